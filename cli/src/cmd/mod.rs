@@ -1,0 +1,33 @@
+//! Command-line definitions and dispatch.
+
+mod demo;
+mod key;
+
+use clap::{Parser, Subcommand};
+
+/// TUF repositories that live in OCI registries.
+#[derive(Debug, Parser)]
+#[command(name = "tuf-oci", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build, sign and verify a sample repository in a directory.
+    Demo(demo::Args),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(key::Command),
+}
+
+impl Cli {
+    /// Run the chosen command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Key(cmd) => key::run(cmd),
+        }
+    }
+}

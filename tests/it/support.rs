@@ -1,0 +1,79 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use tuf_oci::client::{DirectoryTransport, MetadataCache, Updater, UpdaterConfig};
+use tuf_oci::crypto::Scheme;
+use tuf_oci::signer::{KeySigner, Signer};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The `tuf-oci` binary under test.
+pub fn tuf_oci() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tuf-oci"))
+}
+
+/// The Python interpreter with python-tuf installed: `$TUF_OCI_PYTHON`, or
+/// the `.venv` that `scripts/test` creates.
+pub fn python() -> PathBuf {
+    let python = std::env::var_os("TUF_OCI_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} not found: run scripts/test (it creates the venv with python-tuf), or set TUF_OCI_PYTHON",
+        python.display()
+    );
+    python
+}
+
+/// Run one of `tests/python/*.py`.
+pub fn run_python(script: &str, args: &[&Path]) -> Output {
+    Command::new(python())
+        .arg(workspace().join("tests/python").join(script))
+        .args(args)
+        .output()
+        .expect("python runs")
+}
+
+/// Stdout and stderr of a process, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// A fresh signer.
+pub fn signer(scheme: Scheme) -> Arc<dyn Signer> {
+    Arc::new(KeySigner::generate(scheme).expect("key generation"))
+}
+
+/// An updater over a repository directory, trusting `root_file`.
+pub fn directory_updater(
+    repo: &Path,
+    root_file: &Path,
+    cache: &Path,
+) -> Updater<DirectoryTransport> {
+    let cache = MetadataCache::new(cache);
+    cache
+        .store("root", &std::fs::read(root_file).expect("root file"))
+        .unwrap();
+    Updater::new(
+        cache.dir(),
+        DirectoryTransport::new(repo),
+        chrono::Utc::now(),
+        UpdaterConfig::default(),
+    )
+    .expect("trusted root loads")
+}

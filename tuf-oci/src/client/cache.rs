@@ -1,0 +1,105 @@
+//! The local trusted metadata cache: the exact bytes of each trusted role's
+//! metadata, one file per role, written atomically after verification.
+//!
+//! Role names are percent-encoded (every byte but ASCII letters, digits and
+//! `_.-~`, like Python's `quote(name, safe="")`), so names such as `?`,
+//! `/x` or `../x` stay one file inside the directory. Temporary files do not
+//! end in `.json`.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// A directory of trusted metadata.
+#[derive(Debug, Clone)]
+pub struct MetadataCache {
+    dir: PathBuf,
+}
+
+impl MetadataCache {
+    /// Use `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The cache file of `role`.
+    pub fn path(&self, role: &str) -> PathBuf {
+        self.dir.join(format!("{}.json", encode_role(role)))
+    }
+
+    /// The cached bytes of `role`, if any.
+    pub fn load(&self, role: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.path(role))
+    }
+
+    /// Store `bytes` as `role`'s metadata, atomically.
+    pub fn store(&self, role: &str, bytes: &[u8]) -> io::Result<()> {
+        write_atomically(&self.path(role), bytes)
+    }
+}
+
+/// Percent-encode a role name for use as a file name.
+pub fn encode_role(role: &str) -> String {
+    let mut out = String::with_capacity(role.len());
+    for b in role.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Write `bytes` to `path` through a temporary file in the same directory
+/// (synced, then renamed), so `path` never holds partial content.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tuf-oci-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_stay_in_the_directory() {
+        assert_eq!(encode_role("targets"), "targets");
+        assert_eq!(encode_role("../x"), "..%2Fx");
+        assert_eq!(encode_role("/x"), "%2Fx");
+        assert_eq!(encode_role("?#"), "%3F%23");
+        assert_eq!(encode_role("a b"), "a%20b");
+        assert_eq!(encode_role("é"), "%C3%A9");
+        let cache = MetadataCache::new("/c");
+        for role in ["../x", "/x", "..", "a/../../b"] {
+            assert_eq!(cache.path(role).parent(), Some(Path::new("/c")), "{role}");
+        }
+    }
+
+    #[test]
+    fn atomic_writes_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = MetadataCache::new(dir.path().join("m"));
+        cache.store("targets", b"one").unwrap();
+        cache.store("targets", b"two").unwrap();
+        assert_eq!(cache.load("targets").unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(cache.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["targets.json"]);
+    }
+}

@@ -1,0 +1,16 @@
+//! The TUF client workflow.
+//!
+//! [`TrustedSet`] holds the trusted metadata and enforces the specification's
+//! order of checks; everything that fetches bytes builds on it.
+
+mod cache;
+mod error;
+mod transport;
+mod trusted_set;
+mod updater;
+
+pub use cache::{MetadataCache, encode_role, write_atomically};
+pub use error::Error;
+pub use transport::{DirectoryTransport, MetadataRequest, Transport, TransportError};
+pub use trusted_set::TrustedSet;
+pub use updater::{TargetInfo, Updater, UpdaterConfig};

@@ -1,0 +1,16 @@
+//! Keys, signatures and hashes: the cryptography TUF needs, on top of `ring`.
+//!
+//! This module knows nothing about JSON, metadata or storage. It parses the
+//! public key encodings TUF uses (hex Ed25519, PEM SubjectPublicKeyInfo for
+//! ECDSA and RSA), verifies signatures, generates and signs with private keys
+//! and reads and writes them as (optionally encrypted) PKCS#8 PEM.
+
+mod error;
+pub mod hash;
+mod pem;
+mod private;
+mod public;
+
+pub use error::Error;
+pub use private::{KeyFileProtection, PrivateKey};
+pub use public::{PublicKey, Scheme};

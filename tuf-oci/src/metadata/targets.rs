@@ -1,0 +1,102 @@
+//! `targets` metadata, top-level or delegated: target files and delegations.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::common::{expires, role_common, validate_version};
+use super::hashes::verify_length_and_hashes;
+use super::{
+    Delegations, Error, ErrorKind, Hashes, Metadata, Role, RoleType, SpecVersion, Unrecognized,
+};
+
+/// `signed` of `targets.json` or of a delegated role's file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Targets {
+    /// Always [`RoleType::Targets`].
+    #[serde(rename = "_type")]
+    pub role_type: RoleType,
+    /// `spec_version`.
+    pub spec_version: SpecVersion,
+    /// `version`.
+    pub version: u64,
+    /// `expires`.
+    #[serde(with = "expires")]
+    pub expires: DateTime<Utc>,
+    /// `targets`: target path → file description.
+    pub targets: BTreeMap<String, TargetFile>,
+    /// `delegations`, when this role delegates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegations: Option<Delegations>,
+    /// Fields this implementation does not know.
+    #[serde(flatten)]
+    pub unrecognized: Unrecognized,
+}
+
+/// A target: its length, hashes and free-form `custom` data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetFile {
+    /// `length` in bytes.
+    pub length: u64,
+    /// `hashes`, at least one.
+    pub hashes: Hashes,
+    /// `custom`: application data (tuf-oci keeps the OCI media type here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<Value>,
+    /// Fields this implementation does not know.
+    #[serde(flatten)]
+    pub unrecognized: Unrecognized,
+}
+
+impl TargetFile {
+    /// Describe `content` with the given hashes.
+    pub fn describing(content: &[u8], algorithms: &[crate::crypto::hash::HashAlgorithm]) -> Self {
+        Self {
+            length: content.len() as u64,
+            hashes: Hashes::compute(content, algorithms),
+            custom: None,
+            unrecognized: Unrecognized::new(),
+        }
+    }
+
+    /// Check downloaded bytes against the length and every hash.
+    pub fn verify_bytes(&self, bytes: &[u8]) -> Result<(), ErrorKind> {
+        verify_length_and_hashes(Some(self.length), Some(&self.hashes), bytes)
+    }
+}
+
+impl Role for Targets {
+    role_common!(Targets, RoleType::Targets);
+
+    fn validate(&self) -> Result<(), String> {
+        validate_version(self.version)?;
+        for (path, target) in &self.targets {
+            target.hashes.validate(&format!("targets[{path:?}]"))?;
+        }
+        match &self.delegations {
+            Some(d) => d.validate(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Targets {
+    /// Verify the metadata of `delegate`, a role this one delegates to, with
+    /// the keys and threshold given here (named roles or succinct bins).
+    pub fn verify_delegate(&self, delegate: &Metadata<Targets>) -> Result<(), Error> {
+        let name = delegate.role();
+        let not_delegated = || {
+            Error::new(
+                name,
+                ErrorKind::Invalid(format!(
+                    "role {name:?} is not delegated by this targets role"
+                )),
+            )
+        };
+        let delegations = self.delegations.as_ref().ok_or_else(not_delegated)?;
+        let (keyids, threshold) = delegations.role_keys(name).ok_or_else(not_delegated)?;
+        delegate.verify_threshold(&delegations.keys, keyids, threshold)
+    }
+}
