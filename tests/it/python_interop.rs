@@ -130,6 +130,9 @@ async fn our_repository(scheme: Scheme) -> Repository {
         .unwrap()
         .add_target("file1.txt", b"top-level target\n".to_vec())
         .add_target("dir/file.txt", b"a target in a directory\n".to_vec())
+        // A name that extends another with a space: canonical JSON must sort
+        // keys by code point as python-tuf does.
+        .add_target("dir/file.txt copy", b"a copy\n".to_vec())
         .add_target_to("role-a", "a/x.txt", b"delegated to role-a\n".to_vec())
         .add_target_to(
             "team alpha",

@@ -13,3 +13,6 @@ pub mod crypto;
 pub mod metadata;
 pub mod repository;
 pub mod signer;
+
+#[cfg(test)]
+mod fuzz;

@@ -5,10 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::canonical::{
-    MAX_METADATA_LEN, escape_control_characters, parse_strict, to_canonical_json,
+    self, MAX_METADATA_LEN, Node, escape_control_characters, to_canonical_json,
 };
 use super::{Error, ErrorKind, Key, KeyId, Role, Unrecognized};
 
@@ -55,25 +54,26 @@ impl<T: Role> Metadata<T> {
                 limit: MAX_METADATA_LEN,
             }));
         }
-        let value = parse_strict(bytes).map_err(|e| err(ErrorKind::Json(e.to_string())))?;
-        let Value::Object(mut envelope) = value else {
-            return Err(err(ErrorKind::Json(
-                "expected an object with \"signatures\" and \"signed\"".into(),
-            )));
+        // Pass 1: strict syntax (no floats, no duplicate keys) and the
+        // canonical bytes of `signed`, which signatures cover.
+        let tree = canonical::parse(bytes).map_err(|e| err(ErrorKind::Json(e.to_string())))?;
+        let signed = match (&tree, tree.get("signed")) {
+            (Node::Object(_), Some(signed)) => signed,
+            (Node::Object(_), None) => {
+                return Err(err(ErrorKind::Json("missing field \"signed\"".into())));
+            }
+            _ => {
+                return Err(err(ErrorKind::Json(
+                    "expected an object with \"signatures\" and \"signed\"".into(),
+                )));
+            }
         };
-        let signed = envelope
-            .remove("signed")
-            .ok_or_else(|| err(ErrorKind::Json("missing field \"signed\"".into())))?;
-        let signatures = envelope
-            .remove("signatures")
-            .ok_or_else(|| err(ErrorKind::Json("missing field \"signatures\"".into())))?;
-
         match signed.get("_type") {
-            Some(Value::String(t)) if t == T::TYPE.name() => {}
-            Some(Value::String(t)) => {
+            Some(Node::String(t)) if t == T::TYPE.name() => {}
+            Some(Node::String(t)) => {
                 return Err(err(ErrorKind::WrongType {
                     expected: T::TYPE.name(),
-                    found: t.clone(),
+                    found: t.to_string(),
                 }));
             }
             _ => {
@@ -83,16 +83,20 @@ impl<T: Role> Metadata<T> {
                 ))));
             }
         }
-        let canonical_signed =
-            to_canonical_json(&signed).map_err(|e| err(ErrorKind::Json(e.to_string())))?;
-        let signed: T = typed(&signed, "signed").map_err(|e| err(ErrorKind::Json(e)))?;
-        signed.validate().map_err(|e| err(ErrorKind::Invalid(e)))?;
-        let signatures: Vec<Signature> =
-            typed(&signatures, "signatures").map_err(|e| err(ErrorKind::Json(e)))?;
+        let mut canonical_signed = Vec::with_capacity(bytes.len());
+        signed.write(&mut canonical_signed);
+        drop(tree);
+
+        // Pass 2: the typed model, straight from the bytes.
+        let envelope: Envelope<T> = typed(bytes).map_err(|e| err(ErrorKind::Json(e)))?;
+        envelope
+            .signed
+            .validate()
+            .map_err(|e| err(ErrorKind::Invalid(e)))?;
         Ok(Self {
             role: role.to_owned(),
-            signed,
-            signatures,
+            signed: envelope.signed,
+            signatures: envelope.signatures,
             canonical_signed,
         })
     }
@@ -211,14 +215,21 @@ impl<T> Metadata<T> {
     }
 }
 
-/// Deserialize a typed value; on failure, say where in the document.
-fn typed<U: DeserializeOwned>(value: &Value, at: &str) -> Result<U, String> {
-    U::deserialize(value).map_err(|_| {
+/// The file as the typed model sees it.
+#[derive(Deserialize)]
+struct Envelope<T> {
+    signatures: Vec<Signature>,
+    signed: T,
+}
+
+/// Deserialize the envelope; on failure, say where in the document.
+fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<Envelope<T>, String> {
+    serde_json::from_slice(bytes).map_err(|_| {
         // Re-run with path tracking only on the error path: it is slower.
-        match serde_path_to_error::deserialize::<_, U>(value) {
-            Err(e) if e.path().to_string() == "." => format!("{at}: {}", e.inner()),
-            Err(e) => format!("{at}.{}: {}", e.path(), e.inner()),
-            Ok(_) => format!("{at}: does not match the schema"),
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        match serde_path_to_error::deserialize::<_, Envelope<T>>(&mut de) {
+            Err(e) => format!("{}: {}", e.path(), e.inner()),
+            Ok(_) => "does not match the schema".to_owned(),
         }
     })
 }

@@ -18,7 +18,7 @@ mod snapshot;
 mod targets;
 mod timestamp;
 
-pub use canonical::{MAX_METADATA_LEN, to_canonical_json};
+pub use canonical::{CanonicalError, MAX_METADATA_LEN, canonicalize, to_canonical_json};
 pub use common::{Role, RoleType, SPEC_VERSION, SpecVersion};
 pub use delegation::{DelegatedRole, Delegations, SuccinctRoles};
 pub use envelope::{Metadata, Signature};
@@ -32,3 +32,6 @@ pub use timestamp::Timestamp;
 
 /// Fields of a JSON object that the model does not know, kept verbatim.
 pub type Unrecognized = std::collections::BTreeMap<String, serde_json::Value>;
+
+#[cfg(test)]
+mod tests;
