@@ -153,10 +153,10 @@ impl<T: Transport> Updater<T> {
     }
 
     async fn load_snapshot(&mut self) -> Result<(), Error> {
-        if let Ok(bytes) = self.cache.load("snapshot") {
-            if self.trusted.update_snapshot(&bytes, true).is_ok() {
-                return Ok(());
-            }
+        if let Ok(bytes) = self.cache.load("snapshot")
+            && self.trusted.update_snapshot(&bytes, true).is_ok()
+        {
+            return Ok(());
         }
         let timestamp = self
             .trusted
@@ -182,14 +182,13 @@ impl<T: Transport> Updater<T> {
         if self.trusted.targets(role).is_some() {
             return Ok(());
         }
-        if let Ok(bytes) = self.cache.load(role) {
-            if self
+        if let Ok(bytes) = self.cache.load(role)
+            && self
                 .trusted
                 .update_delegated_targets(&bytes, role, delegator)
                 .is_ok()
-            {
-                return Ok(());
-            }
+        {
+            return Ok(());
         }
         let snapshot = self
             .trusted

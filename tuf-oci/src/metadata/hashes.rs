@@ -65,13 +65,13 @@ pub(crate) fn verify_length_and_hashes(
     hashes: Option<&Hashes>,
     data: &[u8],
 ) -> Result<(), ErrorKind> {
-    if let Some(expected) = length {
-        if data.len() as u64 != expected {
-            return Err(ErrorKind::LengthMismatch {
-                expected,
-                found: data.len() as u64,
-            });
-        }
+    if let Some(expected) = length
+        && data.len() as u64 != expected
+    {
+        return Err(ErrorKind::LengthMismatch {
+            expected,
+            found: data.len() as u64,
+        });
     }
     match hashes {
         Some(hashes) => hashes.verify(data),

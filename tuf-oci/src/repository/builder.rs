@@ -360,15 +360,15 @@ impl RepositoryBuilder {
     }
 
     fn delegations_of(&self, delegator: &str) -> Option<Delegations> {
-        if delegator == "targets" {
-            if let Some(bins) = &self.bins {
-                return Some(Delegations {
-                    keys: bins.keys.keys().collect(),
-                    roles: None,
-                    succinct_roles: Some(self.succinct_roles(bins)),
-                    unrecognized: Unrecognized::new(),
-                });
-            }
+        if delegator == "targets"
+            && let Some(bins) = &self.bins
+        {
+            return Some(Delegations {
+                keys: bins.keys.keys().collect(),
+                roles: None,
+                succinct_roles: Some(self.succinct_roles(bins)),
+                unrecognized: Unrecognized::new(),
+            });
         }
         let children: Vec<&DelegationSpec> = self
             .delegations
