@@ -95,11 +95,12 @@ class RepoWriter:
 
 def build(out: Path, kind: str) -> None:
     repo = RepoWriter(out)
-    # Top-level keys. For rsa, snapshot uses rsassa-pss-sha512.
+    # Top-level keys. For rsa, snapshot uses rsassa-pss-sha512 and targets
+    # rsa-pkcs1v15-sha256 (both used by real repositories and the conformance suite).
     root1, root2 = new_signer(kind), new_signer(kind)
     ts1, ts2 = new_signer(kind), new_signer(kind)
     snap = new_signer(kind, "rsassa-pss-sha512")
-    targ = new_signer(kind)
+    targ = new_signer(kind, "rsa-pkcs1v15-sha256")
 
     # --- targets and delegated targets -----------------------------------
     targets = Metadata(Targets(version=VERSIONS["targets"], expires=EXPIRES))

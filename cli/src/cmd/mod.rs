@@ -1,5 +1,6 @@
 //! Command-line definitions and dispatch.
 
+mod client;
 mod demo;
 mod key;
 
@@ -15,6 +16,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// A TUF client for standard HTTP repositories (the tuf-conformance
+    /// client protocol).
+    Client(client::Args),
     /// Build, sign and verify a sample repository in a directory.
     Demo(demo::Args),
     /// Manage signing keys.
@@ -26,6 +30,7 @@ impl Cli {
     /// Run the chosen command.
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
+            Command::Client(args) => client::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Key(cmd) => key::run(cmd),
         }

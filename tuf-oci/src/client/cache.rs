@@ -10,6 +10,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 /// A directory of trusted metadata.
 #[derive(Debug, Clone)]
 pub struct MetadataCache {
@@ -43,17 +45,18 @@ impl MetadataCache {
     }
 }
 
-/// Percent-encode a role name for use as a file name.
+/// Every byte but ASCII letters, digits and `_.-~`: Python's
+/// `quote(name, safe="")`.
+const QUOTE_ALL: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~');
+
+/// Percent-encode a role or target name as Python's `quote(name, safe="")`
+/// does: one path segment, usable as a file name and in a URL.
 pub fn encode_role(role: &str) -> String {
-    let mut out = String::with_capacity(role.len());
-    for b in role.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(role, QUOTE_ALL).to_string()
 }
 
 /// Write `bytes` to `path` through a temporary file in the same directory

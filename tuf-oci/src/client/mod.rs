@@ -5,12 +5,14 @@
 
 mod cache;
 mod error;
+mod http;
 mod transport;
 mod trusted_set;
 mod updater;
 
 pub use cache::{MetadataCache, encode_role, write_atomically};
 pub use error::Error;
+pub use http::{HttpSetupError, HttpTimeouts, HttpTransport};
 pub use transport::{DirectoryTransport, MetadataRequest, Transport, TransportError};
 pub use trusted_set::TrustedSet;
 pub use updater::{TargetInfo, Updater, UpdaterConfig};

@@ -6,7 +6,7 @@ pub enum Error {
     /// The `keytype`/`scheme` pair is not one this implementation supports.
     #[error(
         "unsupported key: keytype {keytype:?} with scheme {scheme:?} (expected ed25519/ed25519, \
-         ecdsa/ecdsa-sha2-nistp256 or rsa/rsassa-pss-sha256|sha384|sha512)"
+         ecdsa/ecdsa-sha2-nistp256 or rsa/rsassa-pss-sha256|sha384|sha512|rsa-pkcs1v15-sha256)"
     )]
     UnsupportedKey {
         /// The declared key type.

@@ -74,7 +74,10 @@ impl PrivateKey {
                     .as_ref()
                     .to_vec()
             }
-            Scheme::RsaPssSha256 | Scheme::RsaPssSha384 | Scheme::RsaPssSha512 => {
+            Scheme::RsaPssSha256
+            | Scheme::RsaPssSha384
+            | Scheme::RsaPssSha512
+            | Scheme::RsaPkcs1v15Sha256 => {
                 use rsa::pkcs8::EncodePrivateKey;
                 let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, RSA_BITS)
                     .map_err(|e| Error::PrivateKey(format!("RSA key generation failed: {e}")))?;

@@ -18,6 +18,9 @@ pub enum Scheme {
     RsaPssSha384,
     /// `rsassa-pss-sha512`.
     RsaPssSha512,
+    /// `rsa-pkcs1v15-sha256`: RSASSA-PKCS1-v1_5 with SHA-256 (verification
+    /// only; new keys use PSS).
+    RsaPkcs1v15Sha256,
 }
 
 impl Scheme {
@@ -29,6 +32,7 @@ impl Scheme {
             Self::RsaPssSha256 => "rsassa-pss-sha256",
             Self::RsaPssSha384 => "rsassa-pss-sha384",
             Self::RsaPssSha512 => "rsassa-pss-sha512",
+            Self::RsaPkcs1v15Sha256 => "rsa-pkcs1v15-sha256",
         }
     }
 
@@ -37,7 +41,10 @@ impl Scheme {
         match self {
             Self::Ed25519 => "ed25519",
             Self::EcdsaP256Sha256 => "ecdsa",
-            Self::RsaPssSha256 | Self::RsaPssSha384 | Self::RsaPssSha512 => "rsa",
+            Self::RsaPssSha256
+            | Self::RsaPssSha384
+            | Self::RsaPssSha512
+            | Self::RsaPkcs1v15Sha256 => "rsa",
         }
     }
 
@@ -52,6 +59,7 @@ impl Scheme {
             ("rsa", "rsassa-pss-sha256") => Some(Self::RsaPssSha256),
             ("rsa", "rsassa-pss-sha384") => Some(Self::RsaPssSha384),
             ("rsa", "rsassa-pss-sha512") => Some(Self::RsaPssSha512),
+            ("rsa", "rsa-pkcs1v15-sha256") => Some(Self::RsaPkcs1v15Sha256),
             _ => None,
         };
         found.ok_or_else(|| Error::UnsupportedKey {
@@ -67,6 +75,7 @@ impl Scheme {
             Self::RsaPssSha256 => &signature::RSA_PSS_2048_8192_SHA256,
             Self::RsaPssSha384 => &signature::RSA_PSS_2048_8192_SHA384,
             Self::RsaPssSha512 => &signature::RSA_PSS_2048_8192_SHA512,
+            Self::RsaPkcs1v15Sha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
         }
     }
 }

@@ -13,9 +13,11 @@
 //! *escaped* form including the closing quote, so `"a b"` sorts before
 //! `"a"`. securesystemslib, which python-tuf signs with, sorts by code point
 //! (`"a"` first); a repository with targets `file` and `file copy` signed by
-//! python-tuf does not verify under olpc-cjson's ordering. This module sorts
-//! as python-tuf does; the tests keep `olpc-cjson` as an oracle on keys where
-//! the two orders agree, and the interop tests pin the python-tuf order.
+//! python-tuf does not verify under olpc-cjson's ordering. olpc-cjson also
+//! NFC-normalises strings (U+2F800 becomes U+4E3D); securesystemslib signs
+//! them as they are. This module does what python-tuf does; the tests keep
+//! `olpc-cjson` as an oracle on text where the two agree, and the interop
+//! tests pin the python-tuf behaviour.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -455,6 +457,8 @@ mod tests {
             canon(r#"{"a b": 1, "a": 2, "a!": 3, "a\u0001": 4}"#).unwrap(),
             "{\"a\":2,\"a\u{1}\":4,\"a b\":1,\"a!\":3}"
         );
+        // No Unicode normalisation: python-tuf signs strings as they are.
+        assert_eq!(canon("\"\u{2F800}\"").unwrap(), "\"\u{2F800}\"");
         let file = escape_control_characters(c.as_bytes());
         assert_eq!(canonicalize(&file).unwrap(), c.as_bytes());
     }

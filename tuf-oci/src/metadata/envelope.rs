@@ -170,7 +170,7 @@ impl<T> Metadata<T> {
         let mut rejected = Vec::new();
         for signature in &self.signatures {
             let id = signature.keyid.as_str();
-            let short = &id[..id.len().min(8)];
+            let short: String = id.chars().take(8).collect();
             if counted.contains(id) {
                 continue;
             }

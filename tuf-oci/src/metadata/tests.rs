@@ -244,3 +244,13 @@ fn expiry_is_exclusive() {
     assert!(md.signed.is_expired(at));
     assert!(!md.signed.is_expired(at - chrono::Duration::seconds(1)));
 }
+
+#[test]
+fn multibyte_key_ids_in_signatures_do_not_panic() {
+    // Found by the property tests: error messages shorten key IDs, which
+    // must not split a character.
+    let bytes = br#"{"signatures":[{"keyid":"/\u2d70\"\ud86a\udf8c*abc","sig":"00"}],"signed":{"_type":"timestamp","spec_version":"1.0","version":1,"expires":"2030-01-01T00:00:00Z","meta":{"snapshot.json":{"version":1}}}}"#;
+    let md = Metadata::<Timestamp>::from_slice(bytes).unwrap();
+    let e = md.verify_threshold(&BTreeMap::new(), &[], 1).unwrap_err();
+    assert!(e.to_string().contains("not a key of this role"), "{e}");
+}

@@ -1,0 +1,116 @@
+//! `tuf-oci client`: a TUF client for standard HTTP repositories, following
+//! the tuf-conformance client command-line protocol:
+//!
+//! ```text
+//! tuf-oci client --metadata-dir DIR init ROOT_FILE
+//! tuf-oci client --metadata-url URL --metadata-dir DIR refresh
+//! tuf-oci client --metadata-url URL --metadata-dir DIR --target-name NAME... \
+//!     --target-dir TDIR --target-base-url TURL download
+//! ```
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use tuf_oci::client::{
+    HttpTimeouts, HttpTransport, MetadataCache, TrustedSet, Updater, UpdaterConfig, encode_role,
+};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Directory of trusted metadata (root.json, timestamp.json, ...).
+    #[arg(long, global = true)]
+    metadata_dir: Option<PathBuf>,
+    /// Base URL of the repository's metadata.
+    #[arg(long, global = true)]
+    metadata_url: Option<String>,
+    /// Target path to download (repeatable; in order).
+    #[arg(long = "target-name", global = true)]
+    target_names: Vec<String>,
+    /// Directory for verified targets.
+    #[arg(long, global = true)]
+    target_dir: Option<PathBuf>,
+    /// Base URL of the repository's targets.
+    #[arg(long, global = true)]
+    target_base_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Trust ROOT_FILE as the initial root (no network).
+    Init {
+        /// The initial trusted root metadata file.
+        root_file: PathBuf,
+    },
+    /// Update top-level metadata from the repository.
+    Refresh,
+    /// Refresh, then download and verify each --target-name into --target-dir.
+    Download,
+}
+
+fn required<T>(value: Option<T>, flag: &str) -> anyhow::Result<T> {
+    value.with_context(|| format!("{flag} is required"))
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let metadata_dir = required(args.metadata_dir, "--metadata-dir")?;
+    let cache = MetadataCache::new(&metadata_dir);
+    match args.command {
+        Command::Init { root_file } => {
+            let bytes = std::fs::read(&root_file)
+                .with_context(|| format!("cannot read {}", root_file.display()))?;
+            TrustedSet::new(&bytes, Utc::now())
+                .with_context(|| format!("{} is not a valid root", root_file.display()))?;
+            cache
+                .store("root", &bytes)
+                .with_context(|| format!("cannot write {}", cache.path("root").display()))?;
+            Ok(())
+        }
+        Command::Refresh => {
+            let metadata_url = required(args.metadata_url, "--metadata-url")?;
+            let transport = HttpTransport::new(&metadata_url, None, HttpTimeouts::default())?;
+            let mut updater = Updater::new(
+                &metadata_dir,
+                transport,
+                Utc::now(),
+                UpdaterConfig::default(),
+            )?;
+            updater.refresh().await?;
+            Ok(())
+        }
+        Command::Download => {
+            let metadata_url = required(args.metadata_url, "--metadata-url")?;
+            let target_dir = required(args.target_dir, "--target-dir")?;
+            let target_base_url = required(args.target_base_url, "--target-base-url")?;
+            if args.target_names.is_empty() {
+                bail!("--target-name is required");
+            }
+            let transport = HttpTransport::new(
+                &metadata_url,
+                Some(&target_base_url),
+                HttpTimeouts::default(),
+            )?;
+            let mut updater = Updater::new(
+                &metadata_dir,
+                transport,
+                Utc::now(),
+                UpdaterConfig::default(),
+            )?;
+            updater.refresh().await?;
+            for name in &args.target_names {
+                let info = updater
+                    .get_target_info(name)
+                    .await?
+                    .with_context(|| format!("target {name:?} is not in the trusted metadata"))?;
+                // One flat file per target name, replaced when the target changes.
+                let file = target_dir.join(encode_role(name));
+                if updater.find_cached_target(&info, &file).is_none() {
+                    updater.download_target(&info, &file).await?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
