@@ -2,5 +2,8 @@
 //! binary), started by the tests themselves.
 
 mod cli;
+mod client_workflow;
+mod http_server;
 mod python_interop;
+mod simulator;
 mod support;
