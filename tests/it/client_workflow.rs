@@ -555,7 +555,7 @@ async fn snapshot_hashes_are_checked_when_given() {
     sim.publish(&["targets", "snapshot", "timestamp"]).await;
     // Serve a different (validly signed, same version) snapshot than the
     // one the timestamp describes.
-    sim.snapshot.expires = sim.snapshot.expires - chrono::Duration::seconds(1);
+    sim.snapshot.expires -= chrono::Duration::seconds(1);
     let other = sim.sign("snapshot", sim.snapshot.clone()).await;
     sim.served
         .lock()
