@@ -71,13 +71,19 @@ impl HttpTransport {
     ) -> Result<Self, HttpSetupError> {
         // One crypto stack: rustls on ring (no C build).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .read_timeout(timeouts.idle)
             .timeout(timeouts.overall)
-            .user_agent(concat!("tuf-oci/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| HttpSetupError(e.to_string()))?;
+            .user_agent(concat!("tuf-oci/", env!("CARGO_PKG_VERSION")));
+        let plain_http = |url: &str| url.starts_with("http://");
+        if plain_http(metadata_url) && targets_url.is_none_or(plain_http) {
+            // Loading the system's CA bundle costs more than a whole warm
+            // refresh; plain-HTTP repositories do not need it (a redirect to
+            // HTTPS then fails certificate verification).
+            builder = builder.tls_certs_only(Vec::new());
+        }
+        let client = builder.build().map_err(|e| HttpSetupError(e.to_string()))?;
         Ok(Self {
             client,
             metadata_url: with_slash(metadata_url),

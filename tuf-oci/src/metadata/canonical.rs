@@ -160,17 +160,14 @@ impl Node<'_> {
 
 fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'"' || b == b'\\' {
-            out.extend_from_slice(&bytes[start..i]);
-            out.push(b'\\');
-            out.push(b);
-            start = i + 1;
-        }
+    let mut rest = s.as_bytes();
+    while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
+        out.extend_from_slice(&rest[..i]);
+        out.push(b'\\');
+        out.push(rest[i]);
+        rest = &rest[i + 1..];
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
@@ -318,17 +315,19 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         let bytes = self.text.as_bytes();
         // Fast path: no escapes.
-        while let Some(&b) = bytes.get(self.pos) {
-            match b {
-                b'"' => {
-                    let s = &self.text[start..self.pos];
-                    self.pos += 1;
-                    return Ok(Cow::Borrowed(s));
-                }
-                b'\\' => break,
-                0..=0x1f => return Err(self.error("control character in string")),
-                _ => self.pos += 1,
+        if let Some(i) = memchr::memchr2(b'"', b'\\', &bytes[start..]) {
+            let end = start + i;
+            if let Some(c) = bytes[start..end].iter().position(|&b| b < 0x20) {
+                self.pos = start + c;
+                return Err(self.error("control character in string"));
             }
+            self.pos = end;
+            if bytes[end] == b'"' {
+                self.pos += 1;
+                return Ok(Cow::Borrowed(&self.text[start..end]));
+            }
+        } else {
+            self.pos = bytes.len();
         }
         let mut out = String::from(&self.text[start..self.pos]);
         loop {

@@ -48,10 +48,13 @@ impl Hashes {
     }
 
     /// Specification rule: a `hashes` object that is present is not empty.
-    pub(crate) fn validate(&self, what: &str) -> Result<(), String> {
+    /// `what` names the entry in the error (built only on failure: this runs
+    /// once per target).
+    pub(crate) fn validate(&self, what: impl FnOnce() -> String) -> Result<(), String> {
         if self.0.is_empty() {
             Err(format!(
-                "{what}: hashes is empty, expected at least one hash"
+                "{}: hashes is empty, expected at least one hash",
+                what()
             ))
         } else {
             Ok(())

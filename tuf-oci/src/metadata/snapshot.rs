@@ -49,7 +49,7 @@ impl MetaFile {
     pub(crate) fn validate(&self, name: &str) -> Result<(), String> {
         validate_version(self.version).map_err(|e| format!("meta[{name:?}]: {e}"))?;
         if let Some(hashes) = &self.hashes {
-            hashes.validate(&format!("meta[{name:?}]"))?;
+            hashes.validate(|| format!("meta[{name:?}]"))?;
         }
         Ok(())
     }

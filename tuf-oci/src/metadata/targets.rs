@@ -73,7 +73,7 @@ impl Role for Targets {
     fn validate(&self) -> Result<(), String> {
         validate_version(self.version)?;
         for (path, target) in &self.targets {
-            target.hashes.validate(&format!("targets[{path:?}]"))?;
+            target.hashes.validate(|| format!("targets[{path:?}]"))?;
         }
         match &self.delegations {
             Some(d) => d.validate(),
