@@ -51,17 +51,29 @@ impl Client {
     }
 
     fn refresh(&self, server: &TestServer) -> Output {
-        tuf_oci()
-            .args([
-                "client",
-                "--metadata-url",
-                &format!("{}/metadata", server.url),
-                "--metadata-dir",
-            ])
-            .arg(self.metadata_dir())
-            .arg("refresh")
-            .output()
-            .unwrap()
+        self.refresh_with(server, &[])
+    }
+
+    /// Refresh under `wrapper` (e.g. `faketime ...`).
+    fn refresh_with(&self, server: &TestServer, wrapper: &[&str]) -> Output {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = std::process::Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_tuf-oci"));
+                c
+            }
+            None => tuf_oci(),
+        };
+        cmd.args([
+            "client",
+            "--metadata-url",
+            &format!("{}/metadata", server.url),
+            "--metadata-dir",
+        ])
+        .arg(self.metadata_dir())
+        .arg("refresh")
+        .output()
+        .unwrap()
     }
 
     fn download(&self, server: &TestServer, names: &[&str]) -> Output {
@@ -355,6 +367,58 @@ async fn slow_retrieval_times_out() {
     assert!(err.contains("timed out"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(5));
     assert!(!cache.path().join("timestamp.json").exists());
+}
+
+/// Time comes from the system clock, as libfaketime shifts it.
+#[tokio::test]
+async fn faketime_in_the_future_sees_expired_metadata() {
+    let sim = Simulator::new().await;
+    let (server, client) = started(&sim);
+    ok(&client.refresh_with(&server, &["faketime", "+1 day"]));
+    let out = client.refresh_with(&server, &["faketime", "+40 days"]);
+    fails(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("metadata expired"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// With the clocks frozen by libfaketime, a stalled server still cannot
+/// hold the client forever.
+#[tokio::test]
+async fn timeouts_fire_under_frozen_faketime() {
+    let sim = Simulator::new().await;
+    let timestamp = sim.served.lock().unwrap().metadata["timestamp"][0].clone();
+    sim.served.lock().unwrap().replace_latest.insert(
+        "timestamp".into(),
+        Reply::Drip(timestamp, Duration::from_millis(200)),
+    );
+    let (server, client) = started(&sim);
+    let frozen = format!("@{}", Utc::now().format("%Y-%m-%d %H:%M:%S"));
+    let start = Instant::now();
+    let mut cmd = std::process::Command::new("faketime");
+    cmd.args(["-f", &frozen]).arg(env!("CARGO_BIN_EXE_tuf-oci"));
+    cmd.args([
+        "client",
+        "--timeout",
+        "2",
+        "--metadata-url",
+        &format!("{}/metadata", server.url),
+        "--metadata-dir",
+    ]);
+    let out = cmd
+        .arg(client.metadata_dir())
+        .arg("refresh")
+        .output()
+        .unwrap();
+    fails(&out);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(client.version("timestamp"), None);
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@
 //! ```
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
@@ -33,6 +34,10 @@ pub struct Args {
     /// Base URL of the repository's targets.
     #[arg(long, global = true)]
     target_base_url: Option<String>,
+    /// Give up after this many seconds in all (each request also has a
+    /// 10-second connect and idle timeout).
+    #[arg(long, global = true, default_value_t = 300)]
+    timeout: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,6 +60,11 @@ fn required<T>(value: Option<T>, flag: &str) -> anyhow::Result<T> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    watchdog(Duration::from_secs(args.timeout));
+    let timeouts = HttpTimeouts {
+        overall: Duration::from_secs(args.timeout),
+        ..HttpTimeouts::default()
+    };
     let metadata_dir = required(args.metadata_dir, "--metadata-dir")?;
     let cache = MetadataCache::new(&metadata_dir);
     match args.command {
@@ -70,7 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Refresh => {
             let metadata_url = required(args.metadata_url, "--metadata-url")?;
-            let transport = HttpTransport::new(&metadata_url, None, HttpTimeouts::default())?;
+            let transport = HttpTransport::new(&metadata_url, None, timeouts)?;
             let mut updater = Updater::new(
                 &metadata_dir,
                 transport,
@@ -113,4 +123,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// End the process with status 1 once `limit` has passed. Runs on its own
+/// thread with a relative sleep, so it fires even when libfaketime freezes
+/// the clocks the async runtime's timers read.
+fn watchdog(limit: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("error: gave up after {} s (--timeout)", limit.as_secs());
+        std::process::exit(1);
+    });
 }
