@@ -8,7 +8,7 @@
 //!     --target-dir TDIR --target-base-url TURL download
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -80,14 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
         Command::Refresh => {
             let metadata_url = required(args.metadata_url, "--metadata-url")?;
-            let transport = HttpTransport::new(&metadata_url, None, timeouts)?;
-            let mut updater = Updater::new(
-                &metadata_dir,
-                transport,
-                Utc::now(),
-                UpdaterConfig::default(),
-            )?;
-            updater.refresh().await?;
+            refreshed(&metadata_dir, &metadata_url, None, timeouts).await?;
             Ok(())
         }
         Command::Download => {
@@ -97,18 +90,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             if args.target_names.is_empty() {
                 bail!("--target-name is required");
             }
-            let transport = HttpTransport::new(
+            let mut updater = refreshed(
+                &metadata_dir,
                 &metadata_url,
                 Some(&target_base_url),
-                HttpTimeouts::default(),
-            )?;
-            let mut updater = Updater::new(
-                &metadata_dir,
-                transport,
-                Utc::now(),
-                UpdaterConfig::default(),
-            )?;
-            updater.refresh().await?;
+                timeouts,
+            )
+            .await?;
             for name in &args.target_names {
                 let info = updater
                     .get_target_info(name)
@@ -123,6 +111,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// An updater over HTTP that has refreshed the top-level metadata.
+async fn refreshed(
+    metadata_dir: &Path,
+    metadata_url: &str,
+    target_base_url: Option<&str>,
+    timeouts: HttpTimeouts,
+) -> anyhow::Result<Updater<HttpTransport>> {
+    let transport = HttpTransport::new(metadata_url, target_base_url, timeouts)?;
+    let mut updater = Updater::new(
+        metadata_dir,
+        transport,
+        Utc::now(),
+        UpdaterConfig::default(),
+    )?;
+    updater.refresh().await?;
+    Ok(updater)
 }
 
 /// End the process with status 1 once `limit` has passed. Runs on its own

@@ -1,7 +1,9 @@
 //! The TUF 1.0 metadata model and its canonical JSON.
 //!
-//! Types mirror the specification's JSON objects field for field; fields this
-//! implementation does not know are kept (`unrecognized`) and written back.
+//! Types mirror the specification's JSON objects field for field (so each
+//! role repeats the common `_type`, `spec_version`, `version`, `expires`
+//! header rather than flattening it in); fields this implementation does not
+//! know are kept (`unrecognized`) and written back.
 //! [`Metadata`] is the signed envelope: parsing keeps the OLPC canonical bytes
 //! of `signed` exactly as received, and those bytes are what signatures are
 //! checked over, unknown fields included.
