@@ -7,10 +7,9 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tuf_oci::client::{
-    HttpTimeouts, HttpTransport, MetadataCache, Updater, UpdaterConfig, encode_role,
-};
+use tuf_oci::client::{HttpTransport, MetadataCache, Updater, UpdaterConfig, encode_role};
 use tuf_oci::metadata::{Metadata, Role, Root, Targets, Timestamp};
+use tuf_oci::net::HttpTimeouts;
 
 use crate::http_server::{Reply, TestServer};
 use crate::simulator::Simulator;

@@ -8,11 +8,15 @@
 //!   writing it in the standard TUF layout.
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod client;
 pub mod crypto;
 pub mod metadata;
+pub mod net;
+pub mod oci;
 pub mod repository;
 pub mod signer;
+pub mod store;
 
 #[cfg(test)]
 mod fuzz;

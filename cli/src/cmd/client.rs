@@ -14,8 +14,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use tuf_oci::client::{
-    HttpTimeouts, HttpTransport, MetadataCache, TrustedSet, Updater, UpdaterConfig, encode_role,
+    HttpTransport, MetadataCache, TrustedSet, Updater, UpdaterConfig, encode_role,
 };
+use tuf_oci::net::HttpTimeouts;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -7,9 +7,10 @@
 //! end in `.json`.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::atomic::write_atomically;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// A directory of trusted metadata.
@@ -57,21 +58,6 @@ const QUOTE_ALL: &AsciiSet = &NON_ALPHANUMERIC
 /// does: one path segment, usable as a file name and in a URL.
 pub fn encode_role(role: &str) -> String {
     utf8_percent_encode(role, QUOTE_ALL).to_string()
-}
-
-/// Write `bytes` to `path` through a temporary file in the same directory
-/// (synced, then renamed), so `path` never holds partial content.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tuf-oci-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

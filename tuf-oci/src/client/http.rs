@@ -8,12 +8,11 @@
 //! overall timeouts (slow-retrieval attack). There are no retries: each
 //! request is one the workflow needs.
 
-use std::time::Duration;
-
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use super::cache::encode_role;
 use super::transport::{MetadataRequest, Transport, TransportError};
+use crate::net::{BodyError, HttpTimeouts, client_builder, describe, read_body};
 
 /// Characters escaped in each `/`-separated part of a target path.
 const PATH_SEGMENT: &AsciiSet = &CONTROLS
@@ -27,27 +26,6 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
     .add(b'`')
     .add(b'{')
     .add(b'}');
-
-/// Timeouts of an [`HttpTransport`].
-#[derive(Debug, Clone, Copy)]
-pub struct HttpTimeouts {
-    /// Establishing a connection (default 10 s).
-    pub connect: Duration,
-    /// Waiting for the next bytes of a response (default 10 s).
-    pub idle: Duration,
-    /// One whole request, body included (default 120 s).
-    pub overall: Duration,
-}
-
-impl Default for HttpTimeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(10),
-            idle: Duration::from_secs(10),
-            overall: Duration::from_secs(120),
-        }
-    }
-}
 
 /// A TUF repository over HTTP(S).
 #[derive(Debug, Clone)]
@@ -69,13 +47,7 @@ impl HttpTransport {
         targets_url: Option<&str>,
         timeouts: HttpTimeouts,
     ) -> Result<Self, HttpSetupError> {
-        // One crypto stack: rustls on ring (no C build).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .read_timeout(timeouts.idle)
-            .timeout(timeouts.overall)
-            .user_agent(concat!("tuf-oci/", env!("CARGO_PKG_VERSION")));
+        let mut builder = client_builder(timeouts);
         let plain_http = |url: &str| url.starts_with("http://");
         if plain_http(metadata_url) && targets_url.is_none_or(plain_http) {
             // Loading the system's CA bundle costs more than a whole warm
@@ -118,7 +90,7 @@ impl HttpTransport {
             what: url.to_owned(),
             reason,
         };
-        let mut response = self
+        let response = self
             .client
             .get(url)
             .send()
@@ -131,20 +103,13 @@ impl HttpTransport {
         if !status.is_success() {
             return Err(failed(format!("HTTP status {status}")));
         }
-        let too_large = || TransportError::TooLarge {
-            what: url.to_owned(),
-            limit: max_len,
-        };
-        if response.content_length().is_some_and(|n| n > max_len) {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| failed(describe(&e)))? {
-            if body.len() as u64 + chunk.len() as u64 > max_len {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_body(response, max_len).await.map_err(|e| match e {
+            BodyError::TooLarge => TransportError::TooLarge {
+                what: url.to_owned(),
+                limit: max_len,
+            },
+            BodyError::Failed(reason) => failed(reason),
+        })?;
         tracing::debug!(bytes = body.len(), "fetched");
         Ok(body)
     }
@@ -176,18 +141,6 @@ fn with_slash(url: &str) -> String {
     } else {
         format!("{url}/")
     }
-}
-
-/// A reqwest error with its causes (reqwest's own message omits them).
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() { "timed out: " } else { "" };
-    let mut text = format!("{kind}{e}");
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

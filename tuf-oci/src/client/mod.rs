@@ -10,9 +10,9 @@ mod transport;
 mod trusted_set;
 mod updater;
 
-pub use cache::{MetadataCache, encode_role, write_atomically};
+pub use cache::{MetadataCache, encode_role};
 pub use error::Error;
-pub use http::{HttpSetupError, HttpTimeouts, HttpTransport};
+pub use http::{HttpSetupError, HttpTransport};
 pub use transport::{DirectoryTransport, MetadataRequest, Transport, TransportError};
 pub use trusted_set::TrustedSet;
 pub use updater::{TargetInfo, Updater, UpdaterConfig};

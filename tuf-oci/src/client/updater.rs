@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::cache::{MetadataCache, write_atomically};
+use super::cache::MetadataCache;
 use super::transport::{MetadataRequest, Transport, TransportError};
 use super::{Error, TrustedSet};
+use crate::atomic::write_atomically;
 use crate::metadata::{self, TargetFile};
 use crate::repository::target_file_names;
 

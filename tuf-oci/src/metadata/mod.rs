@@ -20,7 +20,9 @@ mod snapshot;
 mod targets;
 mod timestamp;
 
-pub use canonical::{CanonicalError, MAX_METADATA_LEN, canonicalize, to_canonical_json};
+pub use canonical::{
+    CanonicalError, MAX_METADATA_LEN, canonicalize, escape_control_characters, to_canonical_json,
+};
 pub use common::{Role, RoleType, SPEC_VERSION, SpecVersion};
 pub use delegation::{DelegatedRole, Delegations, SuccinctRoles};
 pub use envelope::{Metadata, Signature};

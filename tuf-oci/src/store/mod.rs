@@ -1,0 +1,180 @@
+//! Content-addressed storage for OCI objects: blobs by digest, manifests by
+//! digest or tag, tags. Two implementations pass the same test suite: an
+//! OCI image-layout directory ([`LayoutStore`], the embedded default) and an
+//! OCI distribution registry ([`RegistryStore`]).
+//!
+//! Every byte read is checked against the digest it was asked for; nothing
+//! here knows about TUF.
+
+mod any;
+mod error;
+mod layout;
+mod reference;
+pub mod registry;
+
+pub use any::AnyStore;
+pub use error::StoreError;
+pub use layout::LayoutStore;
+pub use reference::{DEFAULT_COMMIT_TAG, RepositoryRef};
+pub use registry::{RegistryConfig, RegistryStore};
+
+use std::future::Future;
+
+use oci_spec::image::Digest;
+
+use crate::crypto::hash::sha256_hex;
+
+/// The media type of an OCI image manifest.
+pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The media type of an OCI image index.
+pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// A manifest as stored: its exact bytes, media type and digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredManifest {
+    /// `sha256:` digest of `bytes`.
+    pub digest: Digest,
+    /// The media type it was stored with.
+    pub media_type: String,
+    /// The exact bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A manifest reference: a tag or a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    /// A tag (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`).
+    Tag(String),
+    /// A digest.
+    Digest(Digest),
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reference::Tag(t) => f.write_str(t),
+            Reference::Digest(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+/// Whether `tag` is valid in the OCI distribution tag grammar.
+pub fn is_valid_tag(tag: &str) -> bool {
+    let bytes = tag.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// The `sha256:` digest of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> Digest {
+    format!("sha256:{}", sha256_hex(bytes))
+        .parse()
+        .expect("a sha256 digest is well-formed")
+}
+
+/// Check `bytes` against `digest` (sha256 or sha512).
+pub fn verify_digest(digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+    use crate::crypto::hash::HashAlgorithm;
+    let algorithm = match digest.algorithm().as_ref() {
+        "sha256" => HashAlgorithm::Sha256,
+        "sha512" => HashAlgorithm::Sha512,
+        other => return Err(StoreError::Unsupported(format!("digest algorithm {other}"))),
+    };
+    let found = hex::encode(algorithm.digest(bytes));
+    if found == digest.digest() {
+        Ok(())
+    } else {
+        Err(StoreError::DigestMismatch {
+            expected: digest.to_string(),
+            found: format!("{}:{found}", digest.algorithm()),
+        })
+    }
+}
+
+/// Storage of OCI blobs, manifests and tags.
+pub trait Store: Send + Sync {
+    /// Where this store is, for messages (`oci:/path`, `host/name`).
+    fn location(&self) -> String;
+
+    /// A blob's bytes, verified against `digest`; at most `max_len` bytes.
+    fn get_blob(
+        &self,
+        digest: &Digest,
+        max_len: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
+
+    /// Whether a blob exists.
+    fn has_blob(&self, digest: &Digest) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Store a blob (idempotent); returns its sha256 digest.
+    fn put_blob(&self, bytes: &[u8]) -> impl Future<Output = Result<Digest, StoreError>> + Send;
+
+    /// A manifest by tag or digest, at most `max_len` bytes; by digest, the
+    /// bytes are verified against it.
+    fn get_manifest(
+        &self,
+        reference: &Reference,
+        max_len: u64,
+    ) -> impl Future<Output = Result<StoredManifest, StoreError>> + Send;
+
+    /// The manifest `tag` points at, unless it still is `known` (then
+    /// `None`, without transferring it when the store can tell cheaply).
+    fn get_manifest_if_changed(
+        &self,
+        tag: &str,
+        known: Option<&Digest>,
+        max_len: u64,
+    ) -> impl Future<Output = Result<Option<StoredManifest>, StoreError>> + Send;
+
+    /// Store a manifest under a tag or its digest; returns its digest.
+    fn put_manifest(
+        &self,
+        reference: &Reference,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<Digest, StoreError>> + Send;
+
+    /// Delete a manifest by digest (and so every tag on it).
+    fn delete_manifest(
+        &self,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every tag.
+    fn list_tags(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_grammar() {
+        for ok in [
+            "latest",
+            "tuf-commit",
+            "1.root.json",
+            "_x",
+            &"a".repeat(128),
+        ] {
+            assert!(is_valid_tag(ok), "{ok}");
+        }
+        for bad in ["", "-x", ".x", "a/b", "a:b", &"a".repeat(129), "é"] {
+            assert!(!is_valid_tag(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn digests_are_verified() {
+        let d = sha256_digest(b"abc");
+        verify_digest(&d, b"abc").unwrap();
+        assert!(matches!(
+            verify_digest(&d, b"abd"),
+            Err(StoreError::DigestMismatch { .. })
+        ));
+    }
+}
