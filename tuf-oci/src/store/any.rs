@@ -12,8 +12,8 @@ use super::{
 pub enum AnyStore {
     /// An OCI image layout directory.
     Layout(LayoutStore),
-    /// A registry repository.
-    Registry(RegistryStore),
+    /// A registry repository (boxed: it is much larger than a layout).
+    Registry(Box<RegistryStore>),
 }
 
 impl AnyStore {
@@ -22,7 +22,7 @@ impl AnyStore {
         Ok(match reference {
             RepositoryRef::Layout { dir, .. } => Self::Layout(LayoutStore::new(dir)),
             RepositoryRef::Registry { registry, name, .. } => {
-                Self::Registry(RegistryStore::new(registry, name, config)?)
+                Self::Registry(Box::new(RegistryStore::new(registry, name, config)?))
             }
         })
     }
