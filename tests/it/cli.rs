@@ -3,33 +3,24 @@
 use crate::support::{describe, tuf_oci};
 
 #[test]
-fn demo_builds_and_verifies_a_repository() {
+fn demo_publishes_and_verifies_on_an_image_layout() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
-    let out = tuf_oci()
-        .arg("demo")
-        .arg("--dir")
-        .arg(&repo)
-        .output()
-        .unwrap();
+    let layout = dir.path().join("layout");
+    let reference = format!("oci:{}", layout.display());
+    let out = tuf_oci().args(["demo", "--repository", &reference]).output().unwrap();
     assert!(out.status.success(), "{}", describe(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("verified releases/app-1.0.txt (8 bytes, listed by releases)"),
-        "{stdout}"
-    );
-    assert!(repo.join("metadata/1.root.json").exists());
-    assert!(repo.join("metadata/timestamp.json").exists());
+    assert!(stdout.contains("exactly as trusted metadata names"), "{stdout}");
+    assert!(layout.join("oci-layout").exists() && layout.join("index.json").exists());
 
-    // A second run refuses to overwrite a non-empty directory.
-    let again = tuf_oci()
-        .arg("demo")
-        .arg("--dir")
-        .arg(&repo)
-        .output()
-        .unwrap();
+    // A second run refuses to overwrite the repository it finds there.
+    let again = tuf_oci().args(["demo", "--repository", &reference]).output().unwrap();
     assert_eq!(again.status.code(), Some(1), "{}", describe(&again));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a TUF repository"));
+
+    // With no repository given, it runs in a temporary layout.
+    let out = tuf_oci().arg("demo").output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
 }
 
 #[test]

@@ -3,7 +3,10 @@
 
 mod cli;
 mod client_workflow;
+mod fault_proxy;
 mod http_server;
+mod oci_store;
 mod python_interop;
+mod registry;
 mod simulator;
 mod support;

@@ -17,6 +17,8 @@ use tuf_oci::client::{
     HttpTransport, MetadataCache, TrustedSet, Updater, UpdaterConfig, encode_role,
 };
 use tuf_oci::net::HttpTimeouts;
+use tuf_oci::oci::OciTransport;
+use tuf_oci::store::{AnyStore, RegistryConfig, RepositoryRef};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,6 +28,10 @@ pub struct Args {
     /// Base URL of the repository's metadata.
     #[arg(long, global = true)]
     metadata_url: Option<String>,
+    /// Read the metadata from a TUF-on-OCI repository instead of a URL:
+    /// `oci:DIR[:TAG]` or `REGISTRY/NAME[:TAG]` (refresh only).
+    #[arg(long, global = true, conflicts_with = "metadata_url")]
+    repository: Option<String>,
     /// Target path to download (repeatable; in order).
     #[arg(long = "target-name", global = true)]
     target_names: Vec<String>,
@@ -77,6 +83,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             cache
                 .store("root", &bytes)
                 .with_context(|| format!("cannot write {}", cache.path("root").display()))?;
+            Ok(())
+        }
+        Command::Refresh if args.repository.is_some() => {
+            let reference = RepositoryRef::parse(args.repository.as_deref().unwrap_or_default())?;
+            let store = AnyStore::open(&reference, RegistryConfig::default())?;
+            let transport =
+                OciTransport::new(store, reference.tag()).with_commit_cache(&metadata_dir);
+            let mut updater = Updater::new(
+                &metadata_dir,
+                transport,
+                Utc::now(),
+                UpdaterConfig::default(),
+            )?;
+            updater.refresh().await?;
             Ok(())
         }
         Command::Refresh => {

@@ -136,6 +136,9 @@ pub fn build_commit(files: &BTreeMap<String, Vec<u8>>) -> Result<CommitObjects, 
             )
         })
         .collect();
+    for m in delegation_manifests.iter().chain([&top_manifest]) {
+        check_size("a manifest", m)?;
+    }
 
     let entry = |bytes: &[u8], part: &str| {
         json!({
@@ -157,12 +160,7 @@ pub fn build_commit(files: &BTreeMap<String, Vec<u8>>) -> Result<CommitObjects, 
         "artifactType": ARTIFACT_TYPE_COMMIT,
         "manifests": children,
     }));
-    if index.len() as u64 > crate::store::registry::MAX_MANIFEST_LEN {
-        return Err(format(format!(
-            "commit index is {} bytes, over the 4 MiB manifest limit",
-            index.len()
-        )));
-    }
+    check_size("the commit index", &index)?;
     let mut blobs = vec![b"{}".to_vec()];
     blobs.extend(files.values().cloned());
     let mut manifests = delegation_manifests;
@@ -172,6 +170,21 @@ pub fn build_commit(files: &BTreeMap<String, Vec<u8>>) -> Result<CommitObjects, 
         manifests,
         index,
     })
+}
+
+/// Refuse an object a registry would reject (distribution's 4 MiB limit).
+fn check_size(what: &str, bytes: &[u8]) -> Result<(), OciError> {
+    let limit = crate::store::registry::MAX_MANIFEST_LEN;
+    if bytes.len() as u64 > limit {
+        return Err(OciError::Format {
+            location: "new commit".into(),
+            reason: format!(
+                "{what} would be {} bytes, over the {limit}-byte manifest limit of registries (see spec/tuf-on-oci.md §7)",
+                bytes.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Push a commit and move `tag` to it (the commit point): blobs first, then
@@ -437,6 +450,20 @@ mod tests {
                 "{entry}"
             );
         }
+    }
+
+    #[test]
+    fn oversized_manifests_are_refused_before_anything_is_pushed() {
+        // 9,000 delegated files with 500-byte role names: about 7 MB.
+        let mut f = files();
+        for i in 0..9_000 {
+            f.insert(format!("1.{}{i}.json", "r".repeat(500)), b"x".to_vec());
+        }
+        let err = build_commit(&f).unwrap_err().to_string();
+        assert!(
+            err.contains("over the 4194304-byte manifest limit"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::commit::{Commit, CommitIndex, OciError, inline_data};
 use crate::client::{MetadataRequest, Transport, TransportError};
 use crate::crypto::hash::HashAlgorithm;
 use crate::store::registry::MAX_MANIFEST_LEN;
-use crate::store::{Reference, Store, StoreError, sha256_digest};
+use crate::store::{MEDIA_TYPE_INDEX, Reference, Store, StoreError, sha256_digest};
 
 /// Reads a TUF repository stored in an OCI store.
 #[derive(Debug)]
@@ -64,6 +64,15 @@ impl<S: Store> OciTransport<S> {
             .map_err(|e| store_error(&location, e))?;
         let unchanged = fetched.is_none();
         let (digest, bytes) = match (fetched, cached_index, known) {
+            (Some(m), _, _) if m.media_type != MEDIA_TYPE_INDEX => {
+                return Err(TransportError::Failed {
+                    what: location,
+                    reason: format!(
+                        "the tag holds {:?}, expected a tuf-oci commit index ({MEDIA_TYPE_INDEX})",
+                        m.media_type
+                    ),
+                });
+            }
             (Some(m), _, _) => (m.digest, m.bytes),
             (None, Some(bytes), Some(digest)) => (digest, bytes),
             (None, _, _) => {

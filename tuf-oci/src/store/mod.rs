@@ -16,7 +16,7 @@ pub use any::AnyStore;
 pub use error::StoreError;
 pub use layout::LayoutStore;
 pub use reference::{DEFAULT_COMMIT_TAG, RepositoryRef};
-pub use registry::{RegistryConfig, RegistryStore};
+pub use registry::{PlainHttp, RegistryConfig, RegistryStore};
 
 use std::future::Future;
 

@@ -49,8 +49,8 @@ pub const MAX_MANIFEST_LEN: u64 = 4 * 1024 * 1024;
 pub struct RegistryConfig {
     /// Credentials; `None` looks them up with [`Credentials::discover`].
     pub credentials: Option<Credentials>,
-    /// Talk plain HTTP to a registry that is not on loopback.
-    pub allow_insecure_http: bool,
+    /// When to talk plain HTTP instead of HTTPS.
+    pub plain_http: PlainHttp,
     /// PEM bundle of extra CA certificates to trust.
     pub ca_bundle: Option<Vec<u8>>,
     /// Attempts per request on 5xx, 429 and connection errors (default 4).
@@ -67,7 +67,7 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             credentials: None,
-            allow_insecure_http: false,
+            plain_http: PlainHttp::Loopback,
             ca_bundle: None,
             attempts: 4,
             backoff: Duration::from_millis(200),
@@ -79,6 +79,17 @@ impl Default for RegistryConfig {
             },
         }
     }
+}
+
+/// When a registry is spoken to over plain HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlainHttp {
+    /// Only registries on loopback addresses (the default).
+    Loopback,
+    /// Every registry (explicitly allowed insecure registries).
+    Always,
+    /// Never: HTTPS even on loopback.
+    Never,
 }
 
 /// One repository in an OCI distribution registry.
@@ -111,11 +122,12 @@ fn is_loopback(registry: &str) -> bool {
 impl RegistryStore {
     /// The repository `name` on `registry` (`host[:port]`).
     pub fn new(registry: &str, name: &str, config: RegistryConfig) -> Result<Self, StoreError> {
-        let scheme = if is_loopback(registry) || config.allow_insecure_http {
-            "http"
-        } else {
-            "https"
+        let plain = match config.plain_http {
+            PlainHttp::Loopback => is_loopback(registry),
+            PlainHttp::Always => true,
+            PlainHttp::Never => false,
         };
+        let scheme = if plain { "http" } else { "https" };
         let mut builder = client_builder(config.timeouts);
         if let Some(pem) = &config.ca_bundle {
             let certs = reqwest::Certificate::from_pem_bundle(pem)

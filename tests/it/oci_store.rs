@@ -1,0 +1,831 @@
+//! Registry-native storage: the same store suite against an OCI image
+//! layout and the real registry; publishing and verifying through both with
+//! exact request counts; skopeo interop; basic and bearer-token auth; and a
+//! misbehaving registry (through the fault proxy).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use chrono::Utc;
+use tuf_oci::client::{MetadataCache, Updater, UpdaterConfig};
+use tuf_oci::crypto::Scheme;
+use tuf_oci::metadata::{Hashes, TargetFile};
+use tuf_oci::net::HttpTimeouts;
+use tuf_oci::oci::{OciTransport, build_commit, push_commit};
+use tuf_oci::repository::{
+    DelegationSpec, Repository, RepositoryBuilder, RoleKeyring, TopLevelKeys,
+};
+use tuf_oci::store::registry::Credentials;
+use tuf_oci::store::{
+    LayoutStore, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Reference, RegistryConfig, RegistryStore,
+    Store, StoreError, sha256_digest,
+};
+
+use crate::fault_proxy::{Fault, FaultProxy};
+use crate::http_server::{Reply, TestServer};
+use crate::registry::{Auth, Registry};
+use crate::support::{describe, signer};
+
+/// The same checks for every store.
+async fn store_suite<S: Store>(store: &S) {
+    // Blobs: idempotent, verified, bounded.
+    let a = store.put_blob(b"blob a").await.unwrap();
+    assert_eq!(store.put_blob(b"blob a").await.unwrap(), a);
+    assert!(store.has_blob(&a).await.unwrap());
+    assert_eq!(store.get_blob(&a, 100).await.unwrap(), b"blob a");
+    assert!(matches!(
+        store.get_blob(&a, 3).await,
+        Err(StoreError::TooLarge { .. })
+    ));
+    let missing = sha256_digest(b"never stored");
+    assert!(!store.has_blob(&missing).await.unwrap());
+    assert!(matches!(
+        store.get_blob(&missing, 100).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Manifests by digest and by tag.
+    store.put_blob(b"{}").await.unwrap();
+    let manifest = |layer: &str| {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MEDIA_TYPE_MANIFEST}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{}","size":2}},"layers":[{{"mediaType":"application/octet-stream","digest":"{layer}","size":6}}]}}"#,
+            sha256_digest(b"{}")
+        )
+        .into_bytes()
+    };
+    let m1 = manifest(a.as_ref());
+    let d1 = store
+        .put_manifest(
+            &Reference::Digest(sha256_digest(&m1)),
+            MEDIA_TYPE_MANIFEST,
+            &m1,
+        )
+        .await
+        .unwrap();
+    let got = store
+        .get_manifest(&Reference::Digest(d1.clone()), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        (got.bytes.as_slice(), got.media_type.as_str()),
+        (m1.as_slice(), MEDIA_TYPE_MANIFEST)
+    );
+    let tag = Reference::Tag("t1".into());
+    store
+        .put_manifest(&tag, MEDIA_TYPE_MANIFEST, &m1)
+        .await
+        .unwrap();
+    let got = store.get_manifest(&tag, 1 << 20).await.unwrap();
+    assert_eq!(got.digest, d1, "the digest is computed from the bytes");
+    assert!(
+        store
+            .get_manifest_if_changed("t1", Some(&d1), 1 << 20)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_manifest_if_changed("t1", Some(&missing), 1 << 20)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .get_manifest_if_changed("t1", None, 1 << 20)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Moving a tag.
+    let b = store.put_blob(b"blob b").await.unwrap();
+    let m2 = manifest(b.as_ref());
+    let d2 = store
+        .put_manifest(&tag, MEDIA_TYPE_MANIFEST, &m2)
+        .await
+        .unwrap();
+    assert_eq!(store.get_manifest(&tag, 1 << 20).await.unwrap().digest, d2);
+    assert!(store.list_tags().await.unwrap().contains(&"t1".to_owned()));
+
+    // Deleting by digest removes every tag on it.
+    store
+        .put_manifest(&Reference::Tag("t2".into()), MEDIA_TYPE_MANIFEST, &m2)
+        .await
+        .unwrap();
+    store.delete_manifest(&d2).await.unwrap();
+    let tags = store.list_tags().await.unwrap();
+    assert!(
+        !tags.contains(&"t1".to_owned()) && !tags.contains(&"t2".to_owned()),
+        "{tags:?}"
+    );
+    assert!(matches!(
+        store.get_manifest(&tag, 1 << 20).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_manifest(&d2).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        store
+            .put_manifest(&Reference::Tag("-bad".into()), MEDIA_TYPE_MANIFEST, &m1)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn layout_store_passes_the_store_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    store_suite(&LayoutStore::new(dir.path().join("layout"))).await;
+}
+
+#[tokio::test]
+async fn registry_store_passes_the_store_suite() {
+    let registry = Registry::start(Auth::None);
+    store_suite(
+        &RegistryStore::new(&registry.addr, "suite/repo", RegistryConfig::default()).unwrap(),
+    )
+    .await;
+}
+
+/// A repository naming an image digest at the top level, and one target in
+/// a delegated role.
+async fn trust_repository() -> Repository {
+    let ring = || RoleKeyring::single(signer(Scheme::Ed25519));
+    let keys = TopLevelKeys {
+        root: ring(),
+        targets: ring(),
+        snapshot: ring(),
+        timestamp: ring(),
+    };
+    let file = |n: u8| TargetFile {
+        length: 100 + u64::from(n),
+        hashes: Hashes([("sha256".to_owned(), format!("{n:02x}").repeat(32))].into()),
+        custom: Some(serde_json::json!({"mediaType": MEDIA_TYPE_MANIFEST})),
+        unrecognized: Default::default(),
+    };
+    RepositoryBuilder::new(keys)
+        .delegate(DelegationSpec {
+            delegator: "targets".into(),
+            name: "team".into(),
+            keys: ring(),
+            paths: Some(vec!["team/*".into()]),
+            path_hash_prefixes: None,
+            terminating: false,
+        })
+        .unwrap()
+        .add_target_file("targets", "org/app:1.0", file(1))
+        .add_target_file("team", "team/svc:2.0", file(2))
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn publish<S: Store>(store: &S, repo: &Repository) {
+    let files: BTreeMap<String, Vec<u8>> = repo.metadata_files().into_iter().collect();
+    push_commit(store, &build_commit(&files).unwrap(), "tuf-commit")
+        .await
+        .unwrap();
+}
+
+/// A client updater reading `store`, trusting version 1 of root.
+fn oci_updater<S: Store>(repo: &Repository, store: S, cache: &Path) -> Updater<OciTransport<S>> {
+    let metadata = MetadataCache::new(cache);
+    metadata
+        .store("root", &repo.root_history[0].to_bytes())
+        .unwrap();
+    let transport = OciTransport::new(store, "tuf-commit").with_commit_cache(cache);
+    Updater::new(cache, transport, Utc::now(), UpdaterConfig::default()).unwrap()
+}
+
+async fn check_targets<S: Store>(updater: &mut Updater<OciTransport<S>>) {
+    updater.refresh().await.unwrap();
+    let top = updater
+        .get_target_info("org/app:1.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((top.role.as_str(), top.file.length), ("targets", 101));
+    let delegated = updater
+        .get_target_info("team/svc:2.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (delegated.role.as_str(), delegated.file.length),
+        ("team", 102)
+    );
+}
+
+#[tokio::test]
+async fn layout_repository_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = trust_repository().await;
+    publish(&LayoutStore::new(dir.path().join("layout")), &repo).await;
+    let mut updater = oci_updater(
+        &repo,
+        LayoutStore::new(dir.path().join("layout")),
+        &dir.path().join("cache"),
+    );
+    check_targets(&mut updater).await;
+}
+
+#[tokio::test]
+async fn registry_repository_verifies_with_the_spec_request_counts() {
+    let registry = Registry::start(Auth::None);
+    let repo = trust_repository().await;
+    publish(
+        &RegistryStore::new(&registry.addr, "org/trust", RegistryConfig::default()).unwrap(),
+        &repo,
+    )
+    .await;
+    let proxy = FaultProxy::start(&registry.addr);
+    let cache = tempfile::tempdir().unwrap();
+    let store = || RegistryStore::new(&proxy.addr, "org/trust", RegistryConfig::default()).unwrap();
+
+    let mut updater = oci_updater(&repo, store(), cache.path());
+    updater.refresh().await.unwrap();
+    let info = updater
+        .get_target_info("org/app:1.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(info.role, "targets");
+    let requests = proxy.requests();
+    let snapshot = sha256_digest(&repo.snapshot.to_bytes());
+    let targets = sha256_digest(&repo.targets.to_bytes());
+    assert_eq!(
+        requests,
+        [
+            "GET /v2/org/trust/manifests/tuf-commit".to_owned(),
+            format!("GET /v2/org/trust/manifests/{}", top_level_digest(&repo)),
+            format!("GET /v2/org/trust/blobs/{snapshot}"),
+            format!("GET /v2/org/trust/blobs/{targets}"),
+        ],
+        "cold check of a top-level target: commit index, top-level manifest, 2 blobs"
+    );
+
+    // Warm: one conditional request, answered 304.
+    proxy.clear_requests();
+    let mut warm = oci_updater(&repo, store(), cache.path());
+    warm.refresh().await.unwrap();
+    assert!(warm.get_target_info("org/app:1.0").await.unwrap().is_some());
+    assert_eq!(proxy.requests(), ["GET /v2/org/trust/manifests/tuf-commit"]);
+}
+
+fn top_level_digest(repo: &Repository) -> String {
+    let files: BTreeMap<String, Vec<u8>> = repo.metadata_files().into_iter().collect();
+    sha256_digest(build_commit(&files).unwrap().manifests.last().unwrap()).to_string()
+}
+
+fn skopeo(args: &[&str]) {
+    let out = std::process::Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo is installed");
+    assert!(out.status.success(), "skopeo {args:?}: {}", describe(&out));
+}
+
+fn index_digest(store_ref: &str, tls: bool) -> String {
+    let mut cmd = std::process::Command::new("skopeo");
+    cmd.args(["inspect", "--raw"]);
+    if !tls {
+        cmd.arg("--tls-verify=false");
+    }
+    let out = cmd.arg(store_ref).output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    sha256_digest(&out.stdout).to_string()
+}
+
+/// skopeo moves a published repository layout → registry → layout with
+/// digests preserved, and the client verifies every copy.
+#[tokio::test]
+async fn skopeo_copies_repositories_with_digests_preserved() {
+    let registry = Registry::start(Auth::None);
+    let dir = tempfile::tempdir().unwrap();
+    let repo = trust_repository().await;
+    let layout = dir.path().join("layout");
+    publish(&LayoutStore::new(&layout), &repo).await;
+
+    let src = format!("oci:{}:tuf-commit", layout.display());
+    let dst = format!("docker://{}/mirror/trust:tuf-commit", registry.addr);
+    let back_dir = dir.path().join("back");
+    let back = format!("oci:{}:tuf-commit", back_dir.display());
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &src,
+        &dst,
+    ]);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        &dst,
+        &back,
+    ]);
+    let original = index_digest(&src, true);
+    assert_eq!(index_digest(&dst, false), original);
+    assert_eq!(index_digest(&back, true), original);
+
+    let mirror =
+        RegistryStore::new(&registry.addr, "mirror/trust", RegistryConfig::default()).unwrap();
+    check_targets(&mut oci_updater(&repo, mirror, &dir.path().join("c1"))).await;
+    check_targets(&mut oci_updater(
+        &repo,
+        LayoutStore::new(&back_dir),
+        &dir.path().join("c2"),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn basic_auth_with_htpasswd() {
+    let registry = Registry::start(Auth::Basic {
+        user: "alice",
+        password: "s3cret",
+    });
+    let creds = |password: &str| RegistryConfig {
+        credentials: Some(Credentials::Basic {
+            username: "alice".into(),
+            password: password.into(),
+        }),
+        ..RegistryConfig::default()
+    };
+    let store = RegistryStore::new(&registry.addr, "private/repo", creds("s3cret")).unwrap();
+    let repo = trust_repository().await;
+    publish(&store, &repo).await;
+    let dir = tempfile::tempdir().unwrap();
+    check_targets(&mut oci_updater(&repo, store, dir.path())).await;
+
+    let wrong = RegistryStore::new(&registry.addr, "private/repo", creds("wrong")).unwrap();
+    let err = wrong.list_tags().await.unwrap_err().to_string();
+    assert!(err.contains("authentication failed"), "{err}");
+    let none = RegistryStore::new(
+        &registry.addr,
+        "private/repo",
+        RegistryConfig {
+            credentials: None,
+            ..RegistryConfig::default()
+        },
+    )
+    .unwrap();
+    let err = none.list_tags().await.unwrap_err().to_string();
+    assert!(err.contains("none are configured"), "{err}");
+}
+
+/// base64url without padding.
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The bearer-token flow: the test plays token server, minting RS256 JWTs
+/// that the registry trusts through its root certificate bundle.
+#[tokio::test]
+async fn bearer_token_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=test-issuer",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let der = std::process::Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap()
+        .stdout;
+    let pkcs8 = std::process::Command::new("openssl")
+        .args(["pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap()
+        .stdout;
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(&pkcs8).unwrap();
+    let x5c = base64::engine::general_purpose::STANDARD.encode(&der);
+    let scopes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = scopes.clone();
+    let tokens = TestServer::start(move |path| {
+        let query = path.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let scope = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("scope="))
+            .map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .unwrap_or_default();
+        seen.lock().unwrap().push(scope.clone());
+        let mut parts = scope.splitn(3, ':');
+        let (kind, name, actions) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        let now = Utc::now().timestamp();
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [x5c]});
+        let claims = serde_json::json!({
+            "iss": "test-issuer", "sub": "alice", "aud": "test-registry",
+            "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", rand_jti()),
+            "access": [{"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}],
+        });
+        let signing_input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let mut sig = vec![0; pair.public().modulus_len()];
+        let rng = ring::rand::SystemRandom::new();
+        pair.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &rng,
+            signing_input.as_bytes(),
+            &mut sig,
+        )
+        .unwrap();
+        let token = format!("{signing_input}.{}", b64url(&sig));
+        Reply::Ok(
+            serde_json::json!({ "token": token })
+                .to_string()
+                .into_bytes(),
+        )
+    });
+    let realm = format!("{}/token", tokens.url);
+    let registry = Registry::start(Auth::Token {
+        cert: &cert,
+        realm: &realm,
+    });
+    let config = RegistryConfig {
+        credentials: Some(Credentials::Basic {
+            username: "alice".into(),
+            password: "anything".into(),
+        }),
+        ..RegistryConfig::default()
+    };
+    let store = RegistryStore::new(&registry.addr, "tokens/repo", config).unwrap();
+    let repo = trust_repository().await;
+    publish(&store, &repo).await;
+    check_targets(&mut oci_updater(&repo, store, &dir.path().join("cache"))).await;
+    let scopes = scopes.lock().unwrap().clone();
+    assert!(
+        scopes.contains(&"repository:tokens/repo:pull,push".to_owned()),
+        "{scopes:?}"
+    );
+    // Tokens are cached per scope: far fewer token requests than registry requests.
+    assert!(scopes.len() <= 4, "{scopes:?}");
+}
+
+fn rand_jti() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    ring::rand::SystemRandom::new().fill(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+/// A misbehaving registry: a clear error in bounded time, and nothing
+/// added to the trusted cache.
+#[tokio::test]
+async fn faults_fail_cleanly_and_leave_the_cache_alone() {
+    let registry = Registry::start(Auth::None);
+    let repo = trust_repository().await;
+    publish(
+        &RegistryStore::new(&registry.addr, "org/trust", RegistryConfig::default()).unwrap(),
+        &repo,
+    )
+    .await;
+    let proxy = FaultProxy::start(&registry.addr);
+    let config = RegistryConfig {
+        attempts: 3,
+        backoff: Duration::from_millis(50),
+        timeouts: HttpTimeouts {
+            connect: Duration::from_secs(2),
+            idle: Duration::from_secs(2),
+            overall: Duration::from_secs(3),
+        },
+        ..RegistryConfig::default()
+    };
+    let snapshot = sha256_digest(&repo.snapshot.to_bytes()).to_string();
+    let cases: Vec<(&str, Fault, &str)> = vec![
+        (&snapshot, Fault::CorruptBody, "does not match its digest"),
+        (&snapshot, Fault::Truncate, ""),
+        (&snapshot, Fault::Endless, "more than"),
+        (
+            &snapshot,
+            Fault::Drip(Duration::from_millis(20)),
+            "timed out",
+        ),
+        ("/manifests/tuf-commit", Fault::Status(500), "500"),
+        (
+            "/manifests/tuf-commit",
+            Fault::AuthLoop,
+            "authentication failed",
+        ),
+        ("/manifests/tuf-commit", Fault::RedirectLoop, "redirect"),
+        (
+            "/manifests/tuf-commit",
+            Fault::WrongDigestHeader,
+            "does not match its digest",
+        ),
+    ];
+    for (path, fault, message) in cases {
+        proxy.set(path, fault.clone());
+        let cache = tempfile::tempdir().unwrap();
+        let store = RegistryStore::new(&proxy.addr, "org/trust", config.clone()).unwrap();
+        let mut updater = oci_updater(&repo, store, cache.path());
+        let start = Instant::now();
+        let err = updater
+            .refresh()
+            .await
+            .expect_err(&format!("{fault:?} must fail"));
+        let text = err.to_string();
+        assert!(text.contains(message), "{fault:?}: {text}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{fault:?} took {:?}",
+            start.elapsed()
+        );
+        let trusted: Vec<String> = std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        assert!(
+            !trusted.contains(&"snapshot.json".to_owned()),
+            "{fault:?}: {trusted:?}"
+        );
+        if path.contains("manifests") {
+            assert_eq!(trusted, ["root.json"], "{fault:?}");
+        }
+    }
+
+    // A tag that holds something other than a commit index.
+    proxy.clear();
+    let plain = RegistryStore::new(&registry.addr, "org/trust", RegistryConfig::default()).unwrap();
+    plain.put_blob(b"{}").await.unwrap();
+    let image = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MEDIA_TYPE_MANIFEST}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{}","size":2}},"layers":[]}}"#,
+        sha256_digest(b"{}")
+    );
+    plain
+        .put_manifest(
+            &Reference::Tag("tuf-commit".into()),
+            MEDIA_TYPE_MANIFEST,
+            image.as_bytes(),
+        )
+        .await
+        .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let err = oci_updater(&repo, plain, cache.path())
+        .refresh()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "expected a tuf-oci commit index ({MEDIA_TYPE_INDEX})"
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn chunked_uploads_and_cross_repository_mounts() {
+    let registry = Registry::start(Auth::None);
+    let chunked = RegistryConfig {
+        chunk_size: 1000,
+        ..RegistryConfig::default()
+    };
+    let a = RegistryStore::new(&registry.addr, "team/a", chunked).unwrap();
+    let big: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let digest = a.put_blob(&big).await.unwrap();
+    assert_eq!(
+        a.get_blob(&digest, 1 << 20).await.unwrap(),
+        big,
+        "40 KB in 1,000-byte chunks"
+    );
+
+    let b = RegistryStore::new(&registry.addr, "team/b", RegistryConfig::default()).unwrap();
+    assert!(!b.has_blob(&digest).await.unwrap());
+    assert!(b.mount_blob(&digest, "team/a").await.unwrap());
+    assert_eq!(b.get_blob(&digest, 1 << 20).await.unwrap(), big);
+    assert!(
+        !b.mount_blob(&sha256_digest(b"nowhere"), "team/a")
+            .await
+            .unwrap(),
+        "unknown blob: not mounted"
+    );
+}
+
+#[tokio::test]
+async fn tls_with_a_custom_ca_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    // A CA, and a server certificate for 127.0.0.1 that it signs.
+    let d = dir.path();
+    let (key, cert, ca) = (d.join("key.pem"), d.join("cert.pem"), d.join("ca.pem"));
+    std::fs::write(
+        d.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let steps = [
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca -keyout ca.key -out ca.pem",
+        "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out leaf.csr",
+        "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile ext -out cert.pem",
+    ];
+    for step in steps {
+        let out = std::process::Command::new("openssl")
+            .args(step.split(' '))
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {step}: {}", describe(&out));
+    }
+    let registry = Registry::start(Auth::Tls {
+        cert: &cert,
+        key: &key,
+    });
+    let https = |ca: Option<Vec<u8>>| RegistryConfig {
+        plain_http: tuf_oci::store::PlainHttp::Never,
+        ca_bundle: ca,
+        attempts: 1,
+        ..RegistryConfig::default()
+    };
+    let untrusted = RegistryStore::new(&registry.addr, "tls/repo", https(None)).unwrap();
+    let err = untrusted.list_tags().await.unwrap_err().to_string();
+    assert!(err.contains("certificate"), "{err}");
+
+    let store = RegistryStore::new(
+        &registry.addr,
+        "tls/repo",
+        https(Some(std::fs::read(&ca).unwrap())),
+    )
+    .unwrap();
+    assert!(store.base_url().starts_with("https://"));
+    let repo = trust_repository().await;
+    publish(&store, &repo).await;
+    check_targets(&mut oci_updater(&repo, store, &dir.path().join("cache"))).await;
+}
+
+/// Credentials from docker's `config.json`: `auths` entries and credential
+/// helpers, as the docker CLI reads them (exercised through the binary so
+/// each case has its own environment).
+#[test]
+fn docker_config_credentials_and_helpers() {
+    let registry = Registry::start(Auth::Basic {
+        user: "alice",
+        password: "s3cret",
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    let helper_dir = dir.path().join("bin");
+    std::fs::create_dir(&helper_dir).unwrap();
+    let helper = helper_dir.join("docker-credential-tuftest");
+    std::fs::write(&helper, "#!/bin/sh\nread server\necho '{\"ServerURL\":\"'$server'\",\"Username\":\"alice\",\"Secret\":\"s3cret\"}'\n")
+        .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        helper_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let configs = [
+        (
+            "auths",
+            serde_json::json!({"auths": {registry.addr.clone(): {"auth": auth}}}),
+        ),
+        (
+            "helpers",
+            serde_json::json!({"credHelpers": {registry.addr.clone(): "tuftest"}}),
+        ),
+        ("none", serde_json::json!({})),
+    ];
+    for (name, config) in configs {
+        let docker = dir.path().join(name);
+        std::fs::create_dir(&docker).unwrap();
+        std::fs::write(docker.join("config.json"), config.to_string()).unwrap();
+        let out = crate::support::tuf_oci()
+            .args([
+                "demo",
+                "--repository",
+                &format!("{}/creds/{name}", registry.addr),
+            ])
+            .env("DOCKER_CONFIG", &docker)
+            .env("PATH", &path)
+            .env_remove("TUF_OCI_REGISTRY_USERNAME")
+            .output()
+            .unwrap();
+        if name == "none" {
+            assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("authentication failed"),
+                "{}",
+                describe(&out)
+            );
+        } else {
+            assert!(out.status.success(), "{name}: {}", describe(&out));
+            assert!(String::from_utf8_lossy(&out.stdout).contains("verified demo/app:1.0"));
+        }
+    }
+}
+
+/// `HTTPS_PROXY` is honoured (the proxy sees the `CONNECT`), and `NO_PROXY`
+/// bypasses it.
+#[test]
+fn https_proxy_and_no_proxy() {
+    let proxy = TestServer::start(|_| Reply::NotFound);
+    let run = |no_proxy: &str| {
+        crate::support::tuf_oci()
+            .args(["demo", "--repository", "registry.example.test/x/y"])
+            .env("HTTPS_PROXY", &proxy.url)
+            .env("NO_PROXY", no_proxy)
+            .output()
+            .unwrap()
+    };
+    let out = run("");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r == "registry.example.test:443"),
+        "{:?}",
+        proxy.requests()
+    );
+    proxy.clear_requests();
+    let out = run("registry.example.test");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+}
+
+/// `tuf-oci client --repository` refreshes from an OCI layout through the
+/// same client workflow as HTTP.
+#[tokio::test]
+async fn client_cli_refreshes_from_an_oci_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    let repo = trust_repository().await;
+    publish(&LayoutStore::new(&layout), &repo).await;
+    let root = dir.path().join("root.json");
+    std::fs::write(&root, repo.root_history[0].to_bytes()).unwrap();
+    let metadata = dir.path().join("metadata");
+    let client = |args: &[&str]| {
+        crate::support::tuf_oci()
+            .arg("client")
+            .arg("--metadata-dir")
+            .arg(&metadata)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = client(&["init", root.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let reference = format!("oci:{}", layout.display());
+    let out = client(&["--repository", &reference, "refresh"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    for file in [
+        "timestamp.json",
+        "snapshot.json",
+        "targets.json",
+        "oci-commit-index",
+    ] {
+        assert!(metadata.join(file).exists(), "{file}");
+    }
+
+    // The layout now holds a repository signed by other keys: refused.
+    publish(&LayoutStore::new(&layout), &trust_repository().await).await;
+    let out = client(&["--repository", &reference, "refresh"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("timestamp metadata"),
+        "{}",
+        describe(&out)
+    );
+}
