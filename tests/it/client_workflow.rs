@@ -713,3 +713,67 @@ async fn trusted_files_are_the_exact_bytes_received() {
     )
     .unwrap();
 }
+
+/// At most `max_root_rotations` new roots per refresh (32 by default); the
+/// next refresh continues from there.
+#[tokio::test]
+async fn root_rotations_per_refresh_are_bounded() {
+    let mut sim = Simulator::new().await;
+    for _ in 0..4 {
+        sim.publish(&["root"]).await;
+    }
+    let server = TestServer::start(sim.handler());
+    let cache = tempfile::tempdir().unwrap();
+    MetadataCache::new(cache.path())
+        .store("root", &sim.initial_root())
+        .unwrap();
+    let updater = || {
+        let transport = HttpTransport::new(
+            &format!("{}/metadata", server.url),
+            None,
+            HttpTimeouts::default(),
+        )
+        .unwrap();
+        let config = UpdaterConfig {
+            max_root_rotations: 2,
+            ..UpdaterConfig::default()
+        };
+        Updater::new(cache.path(), transport, Utc::now(), config).unwrap()
+    };
+    let mut first = updater();
+    first.refresh().await.unwrap();
+    assert_eq!(first.trusted().root().signed.version, 3);
+    let mut second = updater();
+    second.refresh().await.unwrap();
+    assert_eq!(second.trusted().root().signed.version, 5);
+}
+
+/// A chain of 40 delegations: the search visits 32 targets roles at most,
+/// the top-level one included (as python-tuf counts), so 31 delegated ones.
+#[tokio::test]
+async fn target_search_visits_at_most_32_roles() {
+    let mut sim = Simulator::new().await;
+    let mut parent = "targets".to_owned();
+    let mut roles = vec!["targets".to_owned()];
+    for i in 0..40 {
+        let name = format!("d{i}");
+        sim.add_delegation(&parent, &name, &["*"], false);
+        roles.push(name.clone());
+        parent = name;
+    }
+    sim.add_artifact("d39", "deep.txt", b"too deep");
+    let publish: Vec<&str> = roles
+        .iter()
+        .map(String::as_str)
+        .chain(["snapshot", "timestamp"])
+        .collect();
+    sim.publish(&publish).await;
+    let (server, client) = started(&sim);
+    fails(&client.download(&server, &["deep.txt"]));
+    let delegated = server
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("/metadata/1.d"))
+        .count();
+    assert_eq!(delegated, 31, "{:?}", server.requests());
+}

@@ -20,6 +20,8 @@ pub enum Fault {
     Endless,
     /// This status with an empty body.
     Status(u16),
+    /// This status for the next N matching requests, then normal answers.
+    StatusTimes(u16, usize),
     /// 401 with a bearer challenge whose token is always refused.
     AuthLoop,
     /// A redirect to the same URL.
@@ -205,10 +207,17 @@ async fn handle(
     let fault = {
         let mut s = state.lock().unwrap();
         s.log.push(format!("{method} {path}"));
-        s.rule
-            .as_ref()
-            .filter(|(part, _)| path.contains(part.as_str()))
-            .map(|(_, f)| f.clone())
+        match s.rule.as_mut() {
+            Some((part, fault)) if path.contains(part.as_str()) => match fault {
+                Fault::StatusTimes(code, n) if *n > 0 => {
+                    *n -= 1;
+                    Some(Fault::Status(*code))
+                }
+                Fault::StatusTimes(..) => None,
+                other => Some(other.clone()),
+            },
+            _ => None,
+        }
     };
     let simple = |status: &str, extra: String| {
         format!("HTTP/1.1 {status}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n")
@@ -291,7 +300,7 @@ async fn handle(
             }
             Ok(())
         }
-        Some(Fault::Status(_) | Fault::AuthLoop | Fault::RedirectLoop) => {
+        Some(Fault::Status(_) | Fault::StatusTimes(..) | Fault::AuthLoop | Fault::RedirectLoop) => {
             unreachable!("answered above")
         }
     }

@@ -582,6 +582,27 @@ async fn faults_fail_cleanly_and_leave_the_cache_alone() {
         }
     }
 
+    // Transient 5xx (a tag read while being re-pushed): retried, then fine.
+    proxy.set("/manifests/tuf-commit", Fault::StatusTimes(500, 2));
+    proxy.clear_requests();
+    let cache = tempfile::tempdir().unwrap();
+    let store = RegistryStore::new(&proxy.addr, "org/trust", config.clone()).unwrap();
+    oci_updater(&repo, store, cache.path())
+        .refresh()
+        .await
+        .unwrap();
+    let tag_reads = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.ends_with("/manifests/tuf-commit"))
+        .count();
+    assert_eq!(
+        tag_reads,
+        3,
+        "two 500s, then success: {:?}",
+        proxy.requests()
+    );
+
     // A tag that holds something other than a commit index.
     proxy.clear();
     let plain = RegistryStore::new(&registry.addr, "org/trust", RegistryConfig::default()).unwrap();
@@ -725,23 +746,28 @@ fn docker_config_credentials_and_helpers() {
             "helpers",
             serde_json::json!({"credHelpers": {registry.addr.clone(): "tuftest"}}),
         ),
+        ("env", serde_json::json!({})),
         ("none", serde_json::json!({})),
     ];
     for (name, config) in configs {
         let docker = dir.path().join(name);
         std::fs::create_dir(&docker).unwrap();
         std::fs::write(docker.join("config.json"), config.to_string()).unwrap();
-        let out = crate::support::tuf_oci()
-            .args([
-                "demo",
-                "--repository",
-                &format!("{}/creds/{name}", registry.addr),
-            ])
-            .env("DOCKER_CONFIG", &docker)
-            .env("PATH", &path)
-            .env_remove("TUF_OCI_REGISTRY_USERNAME")
-            .output()
-            .unwrap();
+        let mut cmd = crate::support::tuf_oci();
+        cmd.args([
+            "demo",
+            "--repository",
+            &format!("{}/creds/{name}", registry.addr),
+        ])
+        .env("DOCKER_CONFIG", &docker)
+        .env("PATH", &path)
+        .env_remove("TUF_OCI_REGISTRY_USERNAME")
+        .env_remove("TUF_OCI_REGISTRY_PASSWORD");
+        if name == "env" {
+            cmd.env("TUF_OCI_REGISTRY_USERNAME", "alice")
+                .env("TUF_OCI_REGISTRY_PASSWORD", "s3cret");
+        }
+        let out = cmd.output().unwrap();
         if name == "none" {
             assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
             assert!(
@@ -828,4 +854,155 @@ async fn client_cli_refreshes_from_an_oci_repository() {
         "{}",
         describe(&out)
     );
+}
+
+/// A store that counts the requests and bytes a reader pulls through it.
+struct Counting<S> {
+    inner: S,
+    requests: std::sync::atomic::AtomicUsize,
+    bytes: std::sync::atomic::AtomicUsize,
+}
+
+impl<S> Counting<S> {
+    fn add(&self, n: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.requests.fetch_add(1, Relaxed);
+        self.bytes.fetch_add(n, Relaxed);
+    }
+}
+
+impl<S: Store> Store for Counting<S> {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    async fn get_blob(
+        &self,
+        digest: &tuf_oci::store::Digest,
+        max_len: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        let b = self.inner.get_blob(digest, max_len).await?;
+        self.add(b.len());
+        Ok(b)
+    }
+    async fn has_blob(&self, digest: &tuf_oci::store::Digest) -> Result<bool, StoreError> {
+        self.inner.has_blob(digest).await
+    }
+    async fn put_blob(&self, bytes: &[u8]) -> Result<tuf_oci::store::Digest, StoreError> {
+        self.inner.put_blob(bytes).await
+    }
+    async fn get_manifest(
+        &self,
+        r: &Reference,
+        max_len: u64,
+    ) -> Result<tuf_oci::store::StoredManifest, StoreError> {
+        let m = self.inner.get_manifest(r, max_len).await?;
+        self.add(m.bytes.len());
+        Ok(m)
+    }
+    async fn get_manifest_if_changed(
+        &self,
+        tag: &str,
+        known: Option<&tuf_oci::store::Digest>,
+        max_len: u64,
+    ) -> Result<Option<tuf_oci::store::StoredManifest>, StoreError> {
+        let m = self
+            .inner
+            .get_manifest_if_changed(tag, known, max_len)
+            .await?;
+        self.add(m.as_ref().map_or(0, |m| m.bytes.len()));
+        Ok(m)
+    }
+    async fn put_manifest(
+        &self,
+        r: &Reference,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<tuf_oci::store::Digest, StoreError> {
+        self.inner.put_manifest(r, media_type, bytes).await
+    }
+    async fn delete_manifest(&self, digest: &tuf_oci::store::Digest) -> Result<(), StoreError> {
+        self.inner.delete_manifest(digest).await
+    }
+    async fn list_tags(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.list_tags().await
+    }
+}
+
+/// 100,000 targets in 256 hashed bins: a cold check of one target costs 5
+/// requests and at most 10% more bytes than a plain-HTTP TUF client needs
+/// for the same repository (timestamp, snapshot, targets, the bin).
+#[tokio::test]
+async fn hashed_bins_cold_check_stays_within_the_byte_budget() {
+    let ring = || RoleKeyring::single(signer(Scheme::Ed25519));
+    let keys = TopLevelKeys {
+        root: ring(),
+        targets: ring(),
+        snapshot: ring(),
+        timestamp: ring(),
+    };
+    let mut builder = RepositoryBuilder::new(keys)
+        .hashed_bins(tuf_oci::repository::BinsSpec {
+            bit_length: 8,
+            name_prefix: "bin".into(),
+            keys: ring(),
+        })
+        .unwrap();
+    for i in 0..100_000u32 {
+        let path = format!("org/app-{}:{i}", i % 1000);
+        let file = TargetFile {
+            length: 500 + u64::from(i % 1000),
+            hashes: Hashes(
+                [(
+                    "sha256".to_owned(),
+                    tuf_oci::crypto::hash::sha256_hex(&i.to_le_bytes()),
+                )]
+                .into(),
+            ),
+            custom: None,
+            unrecognized: Default::default(),
+        };
+        let role = builder.default_role_for(&path);
+        builder = builder.add_target_file(&role, &path, file);
+    }
+    let repo = builder.build().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    publish(&LayoutStore::new(dir.path().join("layout")), &repo).await;
+
+    let store = Counting {
+        inner: LayoutStore::new(dir.path().join("layout")),
+        requests: Default::default(),
+        bytes: Default::default(),
+    };
+    let mut updater = oci_updater(&repo, store, &dir.path().join("cache"));
+    let target = "org/app-7:5007";
+    let info = updater.get_target_info(target).await.unwrap().unwrap();
+    let bin = info.role.clone();
+    let transport_store = counting_of(&updater);
+    let (requests, bytes) = (
+        transport_store
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        transport_store
+            .bytes
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let http = repo.timestamp.to_bytes().len()
+        + repo.snapshot.to_bytes().len()
+        + repo.targets.to_bytes().len()
+        + repo.delegated[&bin].to_bytes().len();
+    println!(
+        "cold check of one target in 100,000/256 bins: tuf-oci {requests} requests, {bytes} bytes; plain HTTP {http} bytes"
+    );
+    assert_eq!(
+        requests, 5,
+        "commit index, top-level manifest, snapshot, targets, bin"
+    );
+    assert!(
+        bytes * 10 <= http * 11,
+        "{bytes} bytes over OCI vs {http} over HTTP"
+    );
+}
+
+fn counting_of<S: Store>(updater: &Updater<OciTransport<Counting<S>>>) -> &Counting<S> {
+    updater.transport().store()
 }

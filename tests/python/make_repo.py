@@ -129,7 +129,8 @@ def build(out: Path, kind: str) -> None:
             "custom.bin",
             custom={"mediaType": "application/octet-stream", "n": 42},
         )
-        key_a, key_h = new_signer(kind), new_signer(kind)
+        # For rsa, role-a's key uses rsassa-pss-sha384 (the third PSS variant).
+        key_a, key_h = new_signer(kind, "rsassa-pss-sha384"), new_signer(kind)
         hashed_path = "h/hashed.txt"
         roles = {
             "role-a": DelegatedRole(

@@ -62,6 +62,18 @@ fn exercise(bytes: &[u8]) {
     if let Ok(md) = Metadata::<Snapshot>::from_slice(bytes) {
         let _ = root.verify_role(crate::metadata::RoleType::Snapshot, &md);
     }
+    // OCI commit objects come from the network too: `bytes` as a commit
+    // index, and as the top-level manifest of a valid index that names them.
+    let digest = crate::store::sha256_digest(bytes);
+    let _ = crate::oci::CommitIndex::parse("fuzz", digest.clone(), bytes.to_vec());
+    let mut index = valid_commit_index();
+    index.top_level.set_digest(digest);
+    if let Ok(commit) = crate::oci::Commit::new("fuzz", index, bytes.to_vec()) {
+        let _ = (
+            commit.root_versions(),
+            commit.file("timestamp.json").map(crate::oci::inline_data),
+        );
+    }
     if let Ok(md) = Metadata::<Targets>::from_slice_as(bytes, "d") {
         let _ = repo.targets.signed.verify_delegate(&md);
         if let Some(d) = &md.signed.delegations {
@@ -71,14 +83,23 @@ fn exercise(bytes: &[u8]) {
     }
 }
 
+fn valid_commit_index() -> crate::oci::CommitIndex {
+    let index = valid_files().swap_remove(5);
+    crate::oci::CommitIndex::parse("fuzz", crate::store::sha256_digest(&index), index).unwrap()
+}
+
 fn valid_files() -> Vec<Vec<u8>> {
     let repo = repository();
+    let files = repo.metadata_files().into_iter().collect();
+    let commit = crate::oci::build_commit(&files).unwrap();
     vec![
         repo.root().to_bytes(),
         repo.timestamp.to_bytes(),
         repo.snapshot.to_bytes(),
         repo.targets.to_bytes(),
         repo.delegated["d"].to_bytes(),
+        commit.index,
+        commit.manifests.last().unwrap().clone(),
     ]
 }
 
@@ -126,7 +147,7 @@ proptest! {
 
     #[test]
     fn mutated_metadata_never_panics(
-        which in 0usize..5,
+        which in 0usize..7,
         edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8),
     ) {
         let mut bytes = valid_files().swap_remove(which);
@@ -143,7 +164,7 @@ proptest! {
     }
 
     #[test]
-    fn replaced_fields_never_panic(which in 0usize..5, path_pick in any::<prop::sample::Index>(), value in json_value()) {
+    fn replaced_fields_never_panic(which in 0usize..7, path_pick in any::<prop::sample::Index>(), value in json_value()) {
         let file = valid_files().swap_remove(which);
         let mut doc: Value = serde_json::from_slice(&file).unwrap();
         // Replace one node of the document (chosen among all nodes) by an
@@ -191,4 +212,5 @@ fn valid_files_pass_every_check() {
     set.update_targets(&repo.targets.to_bytes()).unwrap();
     set.update_delegated_targets(&repo.delegated["d"].to_bytes(), "d", "targets")
         .unwrap();
+    crate::oci::Commit::new("fuzz", valid_commit_index(), valid_files().swap_remove(6)).unwrap();
 }

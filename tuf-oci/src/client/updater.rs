@@ -18,7 +18,8 @@ use crate::repository::target_file_names;
 pub struct UpdaterConfig {
     /// Root versions fetched in one refresh at most (default 32).
     pub max_root_rotations: u64,
-    /// Delegated roles visited in one target search at most (default 32).
+    /// Targets roles visited in one target search at most, the top-level
+    /// one included (default 32, as in python-tuf).
     pub max_delegations: usize,
     /// Byte limit for a root file (default 512 KiB).
     pub root_max_length: u64,
@@ -96,6 +97,11 @@ impl<T: Transport> Updater<T> {
     /// The trusted metadata so far.
     pub fn trusted(&self) -> &TrustedSet {
         &self.trusted
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// Update root, timestamp, snapshot and top-level targets (§5.3–5.6).
@@ -235,7 +241,8 @@ impl<T: Transport> Updater<T> {
         }
         let mut to_visit = vec![("targets".to_owned(), "root".to_owned())];
         let mut visited = BTreeSet::new();
-        let mut budget = self.config.max_delegations + 1;
+        // Roles visited, the top-level targets role included (as python-tuf counts).
+        let mut budget = self.config.max_delegations;
         while budget > 0 {
             let Some((role, delegator)) = to_visit.pop() else {
                 break;

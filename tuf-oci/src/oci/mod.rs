@@ -13,7 +13,9 @@
 mod commit;
 mod transport;
 
-pub use commit::{Commit, CommitIndex, CommitObjects, OciError, build_commit, push_commit};
+pub use commit::{
+    Commit, CommitIndex, CommitObjects, OciError, build_commit, inline_data, push_commit,
+};
 pub use transport::OciTransport;
 
 /// `artifactType` of the commit index (the spec's version is in it).

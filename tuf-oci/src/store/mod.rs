@@ -15,12 +15,11 @@ pub mod registry;
 pub use any::AnyStore;
 pub use error::StoreError;
 pub use layout::LayoutStore;
+pub use oci_spec::image::Digest;
 pub use reference::{DEFAULT_COMMIT_TAG, RepositoryRef};
 pub use registry::{PlainHttp, RegistryConfig, RegistryStore};
 
 use std::future::Future;
-
-use oci_spec::image::Digest;
 
 use crate::crypto::hash::sha256_hex;
 
