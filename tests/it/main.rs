@@ -5,6 +5,7 @@ mod cli;
 mod client_workflow;
 mod fault_proxy;
 mod http_server;
+mod keys;
 mod oci_store;
 mod python_interop;
 mod registry;

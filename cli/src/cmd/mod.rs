@@ -21,9 +21,8 @@ enum Command {
     Client(client::Args),
     /// Build, sign and verify a sample repository in a directory.
     Demo(demo::Args),
-    /// Manage signing keys.
-    #[command(subcommand)]
-    Key(key::Command),
+    /// Manage signing keys: files, CI variables, PKCS#11 tokens, plugins.
+    Key(key::Args),
 }
 
 impl Cli {
@@ -32,7 +31,7 @@ impl Cli {
         match self.command {
             Command::Client(args) => client::run(args).await,
             Command::Demo(args) => demo::run(args).await,
-            Command::Key(cmd) => key::run(cmd),
+            Command::Key(args) => key::run(args).await,
         }
     }
 }

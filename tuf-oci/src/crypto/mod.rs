@@ -7,10 +7,12 @@
 
 mod error;
 pub mod hash;
+mod notary_key;
 mod pem;
 mod private;
 mod public;
 
 pub use error::Error;
+pub use notary_key::{NotaryKey, read_notary_key};
 pub use private::{KeyFileProtection, PrivateKey};
-pub use public::{PublicKey, Scheme};
+pub use public::{KeyParts, PublicKey, Scheme, ecdsa_raw_to_der};

@@ -28,6 +28,18 @@ pub struct Spki {
 pub fn decode_spki(pem: &str) -> Result<Spki, String> {
     let spki = SubjectPublicKeyInfoOwned::from_pem(pem.trim().as_bytes())
         .map_err(|e| format!("not a PEM SubjectPublicKeyInfo: {e}"))?;
+    spki_parts(spki)
+}
+
+/// Decode a DER SubjectPublicKeyInfo.
+pub fn decode_spki_der(der: &[u8]) -> Result<Spki, String> {
+    use spki::der::Decode;
+    let spki = SubjectPublicKeyInfoOwned::from_der(der)
+        .map_err(|e| format!("not a DER SubjectPublicKeyInfo: {e}"))?;
+    spki_parts(spki)
+}
+
+fn spki_parts(spki: SubjectPublicKeyInfoOwned) -> Result<Spki, String> {
     let key = spki
         .subject_public_key
         .as_bytes()
@@ -52,17 +64,39 @@ pub fn encode_spki(
     curve: Option<ObjectIdentifier>,
     key: &[u8],
 ) -> String {
+    spki_of(algorithm, curve, key)
+        .to_pem(LineEnding::LF)
+        .expect("encoding a well-formed SubjectPublicKeyInfo cannot fail")
+}
+
+/// Encode a public key as DER SubjectPublicKeyInfo (Ed25519 without
+/// parameters, as RFC 8410 requires).
+pub fn encode_spki_der(
+    algorithm: ObjectIdentifier,
+    curve: Option<ObjectIdentifier>,
+    key: &[u8],
+) -> Vec<u8> {
+    use spki::der::Encode;
+    spki_of(algorithm, curve, key)
+        .to_der()
+        .expect("encoding a well-formed SubjectPublicKeyInfo cannot fail")
+}
+
+fn spki_of(
+    algorithm: ObjectIdentifier,
+    curve: Option<ObjectIdentifier>,
+    key: &[u8],
+) -> SubjectPublicKeyInfoOwned {
     let parameters = match curve {
         Some(oid) => Some(Any::encode_from(&oid).expect("an OID always encodes")),
+        None if algorithm == ID_ED25519 => None,
         None => Some(Any::null()),
     };
-    let spki = SubjectPublicKeyInfoOwned {
+    SubjectPublicKeyInfoOwned {
         algorithm: AlgorithmIdentifierOwned {
             oid: algorithm,
             parameters,
         },
         subject_public_key: BitString::from_bytes(key).expect("byte-aligned bit string"),
-    };
-    spki.to_pem(LineEnding::LF)
-        .expect("encoding a well-formed SubjectPublicKeyInfo cannot fail")
+    }
 }

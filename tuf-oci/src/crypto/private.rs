@@ -21,7 +21,7 @@ const RSA_BITS: usize = 3072;
 
 /// The fixed DER prefix of a PKCS#8 v1 Ed25519 key (RFC 8410), followed by
 /// the 32-byte seed. Version 1 is what OpenSSL 3.0 can read.
-const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+pub(super) const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
 

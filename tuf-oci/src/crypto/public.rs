@@ -80,6 +80,49 @@ impl Scheme {
     }
 }
 
+/// Public key material as hardware and key services report it.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyParts<'a> {
+    /// Ed25519 key bytes or an uncompressed EC point.
+    Raw(&'a [u8]),
+    /// An RSA public key.
+    Rsa {
+        /// The modulus, big-endian.
+        modulus: &'a [u8],
+        /// The public exponent, big-endian.
+        exponent: &'a [u8],
+    },
+}
+
+/// Convert a raw `r || s` ECDSA P-256 signature (what PKCS#11 tokens and
+/// Notary produce) to the DER form TUF metadata carries.
+pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, Error> {
+    if raw.len() != 64 {
+        return Err(Error::BadSignature {
+            scheme: Scheme::EcdsaP256Sha256.name(),
+        });
+    }
+    fn integer(bytes: &[u8]) -> Vec<u8> {
+        let trimmed: &[u8] = match bytes.iter().position(|&b| b != 0) {
+            Some(i) => &bytes[i..],
+            None => &[0],
+        };
+        let mut out = vec![0x02];
+        let pad = trimmed[0] & 0x80 != 0;
+        out.push((trimmed.len() + usize::from(pad)) as u8);
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(trimmed);
+        out
+    }
+    let (r, s) = (integer(&raw[..32]), integer(&raw[32..]));
+    let mut der = vec![0x30, (r.len() + s.len()) as u8];
+    der.extend(r);
+    der.extend(s);
+    Ok(der)
+}
+
 /// A decoded public key, ready to verify signatures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
@@ -128,6 +171,74 @@ impl PublicKey {
         Self { scheme, raw }
     }
 
+    /// Build from the parts an HSM or KMS reports: the 32-byte Ed25519 key,
+    /// the uncompressed P-256 point (`04 || x || y`), or an RSA modulus and
+    /// exponent (big-endian).
+    pub fn from_parts(scheme: Scheme, parts: KeyParts<'_>) -> Result<Self, Error> {
+        let invalid = |reason: &str| Error::InvalidPublicKey {
+            scheme: scheme.name(),
+            reason: reason.to_owned(),
+        };
+        let raw = match (scheme, parts) {
+            (Scheme::Ed25519, KeyParts::Raw(raw)) if raw.len() == 32 => raw.to_vec(),
+            (Scheme::EcdsaP256Sha256, KeyParts::Raw(raw)) if raw.len() == 65 && raw[0] == 4 => {
+                raw.to_vec()
+            }
+            (
+                Scheme::RsaPssSha256
+                | Scheme::RsaPssSha384
+                | Scheme::RsaPssSha512
+                | Scheme::RsaPkcs1v15Sha256,
+                KeyParts::Rsa { modulus, exponent },
+            ) => {
+                use rsa::pkcs1::EncodeRsaPublicKey;
+                let key = rsa::RsaPublicKey::new(
+                    rsa::BigUint::from_bytes_be(modulus),
+                    rsa::BigUint::from_bytes_be(exponent),
+                )
+                .map_err(|e| invalid(&e.to_string()))?;
+                key.to_pkcs1_der()
+                    .map_err(|e| invalid(&e.to_string()))?
+                    .as_bytes()
+                    .to_vec()
+            }
+            _ => {
+                return Err(invalid(
+                    "wrong size or kind of key material for this scheme",
+                ));
+            }
+        };
+        Ok(Self { scheme, raw })
+    }
+
+    /// Decode a DER SubjectPublicKeyInfo (what KMS APIs return) for `scheme`.
+    pub fn from_spki_der(scheme: Scheme, der: &[u8]) -> Result<Self, Error> {
+        let spki = super::pem::decode_spki_der(der).map_err(|reason| Error::InvalidPublicKey {
+            scheme: scheme.name(),
+            reason,
+        })?;
+        let expected = match scheme {
+            Scheme::Ed25519 => super::pem::ID_ED25519,
+            Scheme::EcdsaP256Sha256 => ID_EC_PUBLIC_KEY,
+            _ => RSA_ENCRYPTION,
+        };
+        if spki.algorithm != expected
+            || (scheme == Scheme::EcdsaP256Sha256 && spki.curve != Some(SECP256R1))
+        {
+            return Err(Error::InvalidPublicKey {
+                scheme: scheme.name(),
+                reason: format!(
+                    "SubjectPublicKeyInfo is for {}, not this scheme",
+                    spki.algorithm
+                ),
+            });
+        }
+        Ok(Self {
+            scheme,
+            raw: spki.key,
+        })
+    }
+
     /// The signature scheme.
     pub fn scheme(&self) -> Scheme {
         self.scheme
@@ -139,6 +250,18 @@ impl PublicKey {
             Scheme::Ed25519 => hex::encode(&self.raw),
             Scheme::EcdsaP256Sha256 => encode_spki(ID_EC_PUBLIC_KEY, Some(SECP256R1), &self.raw),
             _ => encode_spki(RSA_ENCRYPTION, None, &self.raw),
+        }
+    }
+
+    /// The key as DER SubjectPublicKeyInfo (what KMS APIs and signer
+    /// plugins exchange).
+    pub fn to_spki_der(&self) -> Vec<u8> {
+        match self.scheme {
+            Scheme::Ed25519 => super::pem::encode_spki_der(super::pem::ID_ED25519, None, &self.raw),
+            Scheme::EcdsaP256Sha256 => {
+                super::pem::encode_spki_der(ID_EC_PUBLIC_KEY, Some(SECP256R1), &self.raw)
+            }
+            _ => super::pem::encode_spki_der(RSA_ENCRYPTION, None, &self.raw),
         }
     }
 
