@@ -7,6 +7,7 @@ mod fault_proxy;
 mod http_server;
 mod keys;
 mod oci_store;
+mod publish;
 mod python_interop;
 mod registry;
 mod simulator;

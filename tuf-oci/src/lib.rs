@@ -11,9 +11,11 @@
 pub mod atomic;
 pub mod client;
 pub mod crypto;
+pub mod image;
 pub mod metadata;
 pub mod net;
 pub mod oci;
+pub mod publish;
 pub mod repository;
 pub mod signer;
 pub mod store;

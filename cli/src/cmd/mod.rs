@@ -3,6 +3,7 @@
 mod client;
 mod demo;
 mod key;
+mod publish;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,39 @@ enum Command {
     Demo(demo::Args),
     /// Manage signing keys: files, CI variables, PKCS#11 tokens, plugins.
     Key(key::Args),
+    /// Create a TUF repository (generating any missing top-level key).
+    ///
+    /// Example: tuf-oci init --repository oci:./store
+    Init(publish::RepoArgs),
+    /// Sign images: create the repository on first use, add the images'
+    /// digests as targets, commit.
+    ///
+    /// Example: tuf-oci sign oci:./store:1.0
+    Sign {
+        /// Images: `oci:DIR:TAG` or `[REGISTRY/]NAME:TAG`.
+        #[arg(required = true)]
+        images: Vec<String>,
+        #[command(flatten)]
+        repo: publish::RepoArgs,
+    },
+    /// Add, remove or list targets.
+    Target {
+        #[command(subcommand)]
+        command: publish::TargetCommand,
+        #[command(flatten)]
+        repo: publish::RepoArgs,
+    },
+    /// Add or remove delegated roles.
+    Delegate {
+        #[command(subcommand)]
+        command: publish::DelegateCommand,
+        #[command(flatten)]
+        repo: publish::RepoArgs,
+    },
+    /// What the repository holds, and which keys are at hand.
+    ///
+    /// Example: tuf-oci status --repository oci:./store
+    Status(publish::RepoArgs),
 }
 
 impl Cli {
@@ -32,6 +66,11 @@ impl Cli {
             Command::Client(args) => client::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Key(args) => key::run(args).await,
+            Command::Init(args) => publish::init(args).await,
+            Command::Sign { images, repo } => publish::sign(repo, images).await,
+            Command::Target { command, repo } => publish::target(repo, command).await,
+            Command::Delegate { command, repo } => publish::delegate(repo, command).await,
+            Command::Status(args) => publish::status(args).await,
         }
     }
 }

@@ -187,8 +187,8 @@ fn check_size(what: &str, bytes: &[u8]) -> Result<(), OciError> {
     Ok(())
 }
 
-/// Push a commit and move `tag` to it (the commit point): blobs first, then
-/// child manifests by digest, the index by digest, and last the tag.
+/// Push a commit and move `tag` to it (the commit point), with no checks
+/// for other writers (the publisher adds them): see [`push_objects`].
 pub async fn push_commit<S: Store>(
     store: &S,
     objects: &CommitObjects,
@@ -197,7 +197,25 @@ pub async fn push_commit<S: Store>(
     if !is_valid_tag(tag) {
         return Err(StoreError::Invalid(format!("{tag:?} is not a valid tag")).into());
     }
-    let span = tracing::info_span!("push_commit", store = %store.location(), tag);
+    let digest = push_objects(store, objects).await?;
+    store
+        .put_manifest(
+            &Reference::Tag(tag.to_owned()),
+            MEDIA_TYPE_INDEX,
+            &objects.index,
+        )
+        .await?;
+    Ok(digest)
+}
+
+/// Push every object of a commit, none of them tagged: blobs first, then
+/// child manifests by digest, the index by digest. Returns the index's
+/// digest. Idempotent.
+pub async fn push_objects<S: Store>(
+    store: &S,
+    objects: &CommitObjects,
+) -> Result<Digest, OciError> {
+    let span = tracing::info_span!("push_objects", store = %store.location());
     let _enter = span.enter();
     for blob in &objects.blobs {
         store.put_blob(blob).await?;
@@ -211,13 +229,6 @@ pub async fn push_commit<S: Store>(
     store
         .put_manifest(
             &Reference::Digest(digest.clone()),
-            MEDIA_TYPE_INDEX,
-            &objects.index,
-        )
-        .await?;
-    store
-        .put_manifest(
-            &Reference::Tag(tag.to_owned()),
             MEDIA_TYPE_INDEX,
             &objects.index,
         )

@@ -15,6 +15,7 @@ mod transport;
 
 pub use commit::{
     Commit, CommitIndex, CommitObjects, OciError, build_commit, inline_data, push_commit,
+    push_objects,
 };
 pub use transport::OciTransport;
 

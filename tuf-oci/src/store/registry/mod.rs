@@ -143,7 +143,15 @@ impl RegistryStore {
             .or_else(|| Credentials::discover(registry));
         Ok(Self {
             http,
-            base: format!("{scheme}://{registry}"),
+            // docker.io's API lives on another host, as the docker CLI knows.
+            base: format!(
+                "{scheme}://{}",
+                if registry == "docker.io" {
+                    "registry-1.docker.io"
+                } else {
+                    registry
+                }
+            ),
             registry: registry.to_owned(),
             name: name.to_owned(),
             credentials,

@@ -1,0 +1,379 @@
+//! The publisher's commands: `init`, `sign`, `target`, `delegate`, `status`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tuf_oci::client::encode_role;
+use tuf_oci::crypto::{PrivateKey, Scheme};
+use tuf_oci::image::ImageRef;
+use tuf_oci::publish::{self, Change, Keyring, PublishOptions, RepoState};
+use tuf_oci::repository::Expiries;
+use tuf_oci::signer::{self, KeyRef, KeySigner, SignerOptions};
+use tuf_oci::store::{AnyStore, RegistryConfig, RepositoryRef};
+
+use super::key::PassphraseArgs;
+
+/// Where the repository is and which keys sign it.
+#[derive(Debug, clap::Args)]
+pub struct RepoArgs {
+    /// The TUF repository: `oci:DIR[:TAG]` or `REGISTRY/NAME[:TAG]` (default
+    /// for `sign` and `target add`: the image's own repository).
+    #[arg(long, global = true)]
+    repository: Option<String>,
+    /// Key directory: `ROLE.pem` per role (default
+    /// `$TUF_OCI_HOME/keys/REPOSITORY`, `TUF_OCI_HOME` defaulting to
+    /// `~/.tuf-oci`).
+    #[arg(long, global = true)]
+    keys: Option<PathBuf>,
+    /// A role's key, instead of the key directory's: `ROLE=REF` with REF a
+    /// key reference (PATH, env:VAR, pkcs11:..., plugin:NAME:KEY-ID).
+    #[arg(long = "key", global = true, value_parser = role_ref)]
+    key_refs: Vec<(String, String)>,
+    #[command(flatten)]
+    passphrase: PassphraseArgs,
+}
+
+fn role_ref(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(r, k)| (r.to_owned(), k.to_owned()))
+        .ok_or_else(|| "expected ROLE=REF".to_owned())
+}
+
+impl RepoArgs {
+    fn reference(&self, image: Option<&ImageRef>) -> anyhow::Result<RepositoryRef> {
+        match (&self.repository, image) {
+            (Some(r), _) => Ok(RepositoryRef::parse(r)?),
+            (None, Some(image)) => Ok(image.repository.clone()),
+            (None, None) => bail!("--repository is required"),
+        }
+    }
+
+    fn key_dir(&self, reference: &RepositoryRef) -> PathBuf {
+        if let Some(dir) = &self.keys {
+            return dir.clone();
+        }
+        let home = std::env::var_os("TUF_OCI_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".tuf-oci")))
+            .unwrap_or_else(|| PathBuf::from(".tuf-oci"));
+        home.join("keys").join(encode_role(&reference.to_string()))
+    }
+
+    fn signer_options(&self) -> SignerOptions {
+        SignerOptions {
+            passphrase: self.passphrase.source(),
+            ..SignerOptions::default()
+        }
+    }
+
+    async fn keyring(&self, reference: &RepositoryRef) -> anyhow::Result<Keyring> {
+        let dir = self.key_dir(reference);
+        Ok(Keyring::open(Some(&dir), &self.key_refs, &self.signer_options()).await?)
+    }
+}
+
+fn open_store(reference: &RepositoryRef) -> anyhow::Result<AnyStore> {
+    Ok(AnyStore::open(reference, RegistryConfig::default())?)
+}
+
+fn options(reference: &RepositoryRef) -> PublishOptions {
+    PublishOptions {
+        tag: reference.tag().to_owned(),
+        ..PublishOptions::default()
+    }
+}
+
+/// Create a repository; generate any top-level key the keyring lacks.
+async fn init_repository(
+    args: &RepoArgs,
+    reference: &RepositoryRef,
+    store: &AnyStore,
+) -> anyhow::Result<()> {
+    let dir = args.key_dir(reference);
+    let mut keys = args.keyring(reference).await?;
+    let mut generated = Vec::new();
+    for role in ["root", "targets", "snapshot", "timestamp"] {
+        if keys.signers(role).is_empty() {
+            let key = PrivateKey::generate(Scheme::Ed25519)?;
+            let file = Keyring::key_file(&dir, role);
+            let secret = match args
+                .passphrase
+                .source()
+                .resolve(&file.display().to_string())
+            {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    eprintln!(
+                        "warning: no passphrase (TUF_OCI_PASSPHRASE): {} is written unencrypted",
+                        file.display()
+                    );
+                    None
+                }
+            };
+            write_private(&file, key.to_pem(secret.as_deref())?.as_bytes())?;
+            generated.push(file);
+            keys.add(role, Arc::new(KeySigner::new(key)));
+        }
+    }
+    let published = publish::init(
+        store,
+        publish::top_level_keys(&keys)?,
+        Expiries::default(),
+        &options(reference),
+    )
+    .await?;
+    println!("created TUF repository {reference} ({})", published.commit);
+    for file in generated {
+        println!("  new key: {}", file.display());
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Resolve images into `AddTarget` changes.
+async fn add_changes(images: &[String], role: Option<&str>) -> anyhow::Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    for image in images {
+        let image = ImageRef::parse(image)?;
+        let store = open_store(&image.repository)?;
+        let file = image.resolve(&store).await.with_context(|| {
+            format!(
+                "cannot resolve {}:{}",
+                image
+                    .repository
+                    .to_string()
+                    .trim_end_matches(&format!(":{}", image.repository.tag())),
+                image.tag
+            )
+        })?;
+        println!(
+            "  {} → sha256:{}",
+            image.target_name(),
+            file.hashes.0.get("sha256").cloned().unwrap_or_default()
+        );
+        changes.push(Change::AddTarget {
+            name: image.target_name(),
+            file,
+            role: role.map(str::to_owned),
+        });
+    }
+    Ok(changes)
+}
+
+async fn commit(
+    args: &RepoArgs,
+    reference: &RepositoryRef,
+    store: &AnyStore,
+    changes: &[Change],
+) -> anyhow::Result<()> {
+    let keys = args.keyring(reference).await?;
+    let published = publish::publish(store, changes, &keys, &options(reference)).await?;
+    let rebased = if published.attempts > 1 {
+        format!(", after {} attempts", published.attempts)
+    } else {
+        String::new()
+    };
+    println!("committed {reference} ({}{rebased})", published.commit);
+    Ok(())
+}
+
+/// `tuf-oci init`.
+pub async fn init(args: RepoArgs) -> anyhow::Result<()> {
+    let reference = args.reference(None)?;
+    let store = open_store(&reference)?;
+    init_repository(&args, &reference, &store).await
+}
+
+/// `tuf-oci sign IMAGE-REF...`.
+pub async fn sign(args: RepoArgs, images: Vec<String>) -> anyhow::Result<()> {
+    let first = ImageRef::parse(images.first().context("name at least one image")?)?;
+    let reference = args.reference(Some(&first))?;
+    let store = open_store(&reference)?;
+    if RepoState::load(&store, reference.tag()).await?.is_none() {
+        init_repository(&args, &reference, &store).await?;
+    }
+    let changes = add_changes(&images, None).await?;
+    commit(&args, &reference, &store, &changes).await
+}
+
+/// `tuf-oci target ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum TargetCommand {
+    /// Add images as targets (their tags resolved to manifest digests).
+    ///
+    /// Example: tuf-oci target add registry.example.com/org/app:1.0 --repository registry.example.com/org/trust
+    Add {
+        /// Images: `oci:DIR:TAG` or `[REGISTRY/]NAME:TAG`.
+        #[arg(required = true)]
+        images: Vec<String>,
+        /// List them in this role (default: the role their name is delegated to).
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Remove targets by name.
+    ///
+    /// Example: tuf-oci target remove org/app:1.0 --repository oci:./store
+    Remove {
+        /// Target names (`org/app:1.0`).
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// List every target with its digest and role.
+    ///
+    /// Example: tuf-oci target list --repository oci:./store
+    List,
+}
+
+/// `tuf-oci target ...`.
+pub async fn target(args: RepoArgs, command: TargetCommand) -> anyhow::Result<()> {
+    match command {
+        TargetCommand::Add { images, role } => {
+            let first = ImageRef::parse(&images[0])?;
+            let reference = args.reference(Some(&first))?;
+            let store = open_store(&reference)?;
+            let changes = add_changes(&images, role.as_deref()).await?;
+            commit(&args, &reference, &store, &changes).await
+        }
+        TargetCommand::Remove { names } => {
+            let reference = args.reference(None)?;
+            let store = open_store(&reference)?;
+            let changes: Vec<Change> = names
+                .into_iter()
+                .map(|name| Change::RemoveTarget { name })
+                .collect();
+            commit(&args, &reference, &store, &changes).await
+        }
+        TargetCommand::List => {
+            let reference = args.reference(None)?;
+            let state = load(&reference).await?;
+            for (name, role, file) in state.all_targets() {
+                let digest = file.hashes.0.get("sha256").cloned().unwrap_or_default();
+                println!("{name}\tsha256:{digest}\t{}\t{role}", file.length);
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn load(reference: &RepositoryRef) -> anyhow::Result<RepoState> {
+    let store = open_store(reference)?;
+    RepoState::load(&store, reference.tag())
+        .await?
+        .with_context(|| format!("{reference} holds no TUF repository"))
+}
+
+/// `tuf-oci delegate ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum DelegateCommand {
+    /// Delegate target names matching PATTERNs to a new role with one key.
+    ///
+    /// Example: tuf-oci delegate add team-a --key-of-role env:TEAM_A_KEY --path 'org/app:*' --repository oci:./store
+    Add {
+        /// The new role's name.
+        name: String,
+        /// The new role's key, a reference to any key source: its public half
+        /// goes into the delegation, and it signs the role's first version.
+        #[arg(long)]
+        key_of_role: String,
+        /// Path patterns (`*` matches within one `/`-separated part).
+        #[arg(long = "path", required = true)]
+        paths: Vec<String>,
+        /// Stop the search at this role.
+        #[arg(long)]
+        terminating: bool,
+        /// The delegating role.
+        #[arg(long, default_value = "targets")]
+        delegator: String,
+    },
+    /// Remove a delegated role and its targets.
+    Remove {
+        /// The role.
+        name: String,
+    },
+}
+
+/// `tuf-oci delegate ...`.
+pub async fn delegate(args: RepoArgs, command: DelegateCommand) -> anyhow::Result<()> {
+    let reference = args.reference(None)?;
+    let store = open_store(&reference)?;
+    let mut keys = args.keyring(&reference).await?;
+    let change = match command {
+        DelegateCommand::Add {
+            name,
+            key_of_role,
+            paths,
+            terminating,
+            delegator,
+        } => {
+            let signer =
+                signer::open(&KeyRef::parse(&key_of_role)?, &args.signer_options()).await?;
+            let key = signer.key().clone();
+            keys.add(&name, signer);
+            Change::AddDelegation {
+                delegator,
+                name,
+                key,
+                paths,
+                terminating,
+            }
+        }
+        DelegateCommand::Remove { name } => Change::RemoveDelegation { name },
+    };
+    let published = publish::publish(&store, &[change], &keys, &options(&reference)).await?;
+    println!("committed {reference} ({})", published.commit);
+    Ok(())
+}
+
+/// `tuf-oci status`.
+pub async fn status(args: RepoArgs) -> anyhow::Result<()> {
+    let reference = args.reference(None)?;
+    let state = load(&reference).await?;
+    // Which roles have a key at hand (files are not decrypted for this).
+    let dir = args.key_dir(&reference);
+    let has_key = |role: &str| {
+        Keyring::key_file(&dir, role).exists() || args.key_refs.iter().any(|(r, _)| r == role)
+    };
+    println!("{reference} at {}", state.commit);
+    let root = &state.root.signed;
+    println!("  root        v{} expires {}", root.version, root.expires);
+    println!(
+        "  timestamp   v{} expires {}",
+        state.timestamp.signed.version, state.timestamp.signed.expires
+    );
+    println!(
+        "  snapshot    v{} expires {}",
+        state.snapshot.signed.version, state.snapshot.signed.expires
+    );
+    for (name, md) in &state.targets {
+        let have = if has_key(name) {
+            "key at hand"
+        } else {
+            "no local key"
+        };
+        println!(
+            "  {name:<11} v{} expires {}, {} targets ({have})",
+            md.signed.version,
+            md.signed.expires,
+            md.signed.targets.len()
+        );
+    }
+    println!("  keys: {}", args.key_dir(&reference).display());
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! The advisory lease that serialises cooperating publishers.
+//!
+//! Registries offer no compare-and-swap, so the lease is a tag
+//! (`COMMIT-TAG.lease`) pointing at a small manifest naming its holder and
+//! expiry. Acquiring it: see it free (absent, expired or released), write
+//! ours, wait the settle time, and read it back. A publisher that took
+//! longer than half the settle time between seeing the lease free and
+//! writing starts over. With those two rules, two publishers cannot both
+//! read their own lease back (see `spec/tuf-on-oci.md` §4.1 for the
+//! argument and its assumptions).
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use oci_spec::image::Digest;
+use serde_json::{Value, json};
+
+use super::PublishError;
+use crate::store::registry::MAX_MANIFEST_LEN;
+use crate::store::{MEDIA_TYPE_MANIFEST, Reference, Store, StoreError, sha256_digest};
+
+/// `artifactType` of a lease manifest.
+pub const ARTIFACT_TYPE_LEASE: &str = "application/vnd.tuf-oci.lease.v1";
+
+/// Lease timing.
+#[derive(Debug, Clone)]
+pub struct LeaseOptions {
+    /// Who holds it (shown to others who wait).
+    pub holder: String,
+    /// How long a lease lasts: a crashed publisher blocks others this long
+    /// (default 60 s).
+    pub ttl: Duration,
+    /// Wait between writing the lease and reading it back (default 200 ms).
+    pub settle: Duration,
+    /// How long to wait for another holder (default 120 s).
+    pub wait: Duration,
+}
+
+impl Default for LeaseOptions {
+    fn default() -> Self {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        Self {
+            holder: format!("{}:{}", host.trim(), std::process::id()),
+            ttl: Duration::from_secs(60),
+            settle: Duration::from_millis(200),
+            wait: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A held lease.
+#[derive(Debug)]
+pub struct Lease {
+    tag: String,
+    digest: Digest,
+    expires: DateTime<Utc>,
+}
+
+/// The lease tag of a commit tag.
+pub fn lease_tag(commit_tag: &str) -> String {
+    format!("{commit_tag}.lease")
+}
+
+fn nonce() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    hex::encode(b)
+}
+
+/// The lease `tag` points at now: (digest, holder, expiry), if any.
+async fn current<S: Store>(
+    store: &S,
+    tag: &str,
+) -> Result<Option<(Digest, String, DateTime<Utc>)>, PublishError> {
+    match store
+        .get_manifest(&Reference::Tag(tag.to_owned()), MAX_MANIFEST_LEN)
+        .await
+    {
+        Ok(m) => {
+            let v: Value = serde_json::from_slice(&m.bytes).unwrap_or_default();
+            let holder = v["annotations"]["tuf-oci.lease.holder"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let expires = v["annotations"]["tuf-oci.lease.expires"]
+                .as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            Ok(Some((m.digest, holder, expires)))
+        }
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Lease {
+    /// Take the lease on `commit_tag`, waiting for another holder.
+    pub async fn acquire<S: Store>(
+        store: &S,
+        commit_tag: &str,
+        options: &LeaseOptions,
+    ) -> Result<Self, PublishError> {
+        let tag = lease_tag(commit_tag);
+        let deadline = Instant::now() + options.wait;
+        store.put_blob(b"{}").await?;
+        loop {
+            if Instant::now() > deadline {
+                let holder = current(store, &tag)
+                    .await?
+                    .map(|(_, h, e)| format!("{h} until {e}"))
+                    .unwrap_or_default();
+                return Err(PublishError::Busy(holder));
+            }
+            let seen = Instant::now();
+            if let Some((_, holder, expires)) = current(store, &tag).await?
+                && expires > Utc::now()
+            {
+                tracing::debug!(%holder, %expires, "lease held");
+                tokio::time::sleep(options.settle / 4 + Duration::from_millis(5)).await;
+                continue;
+            }
+            let expires = Utc::now()
+                + chrono::Duration::from_std(options.ttl).unwrap_or(chrono::Duration::seconds(60));
+            let manifest = json!({
+                "schemaVersion": 2,
+                "mediaType": MEDIA_TYPE_MANIFEST,
+                "artifactType": ARTIFACT_TYPE_LEASE,
+                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256_digest(b"{}").to_string(), "size": 2},
+                "layers": [],
+                "annotations": {
+                    "tuf-oci.lease.holder": options.holder,
+                    "tuf-oci.lease.expires": expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "tuf-oci.lease.nonce": nonce(),
+                },
+            });
+            let bytes = serde_json::to_vec(&manifest).expect("a lease serializes");
+            let digest = store
+                .put_manifest(&Reference::Tag(tag.clone()), MEDIA_TYPE_MANIFEST, &bytes)
+                .await?;
+            if seen.elapsed() > options.settle / 2 {
+                // Too slow between seeing it free and writing: another
+                // publisher may have seen it free too. Start over.
+                continue;
+            }
+            tokio::time::sleep(options.settle).await;
+            if current(store, &tag)
+                .await?
+                .is_some_and(|(d, _, _)| d == digest)
+            {
+                return Ok(Self {
+                    tag,
+                    digest,
+                    expires,
+                });
+            }
+        }
+    }
+
+    /// Whether the lease is still ours and has time left.
+    pub async fn check<S: Store>(&self, store: &S) -> Result<(), PublishError> {
+        let margin = chrono::Duration::seconds(1);
+        match current(store, &self.tag).await? {
+            Some((d, _, _)) if d == self.digest && Utc::now() + margin < self.expires => Ok(()),
+            Some((_, holder, _)) => Err(PublishError::LeaseLost(holder)),
+            None => Err(PublishError::LeaseLost("nobody (released)".into())),
+        }
+    }
+
+    /// Give the lease up: delete our lease manifest (which removes the tag
+    /// only while it still points at ours).
+    pub async fn release<S: Store>(self, store: &S) {
+        if let Err(e) = store.delete_manifest(&self.digest).await {
+            tracing::warn!(error = %e, "could not release the lease; it expires at {}", self.expires);
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Publishing: create a repository, change it, and commit each change with
+//! one tag move, safely among other publishers (`spec/tuf-on-oci.md` §4).
+//!
+//! A publish: take the advisory [`Lease`]; load the state the commit tag
+//! names; apply the [`Change`]s and re-sign what they touch; verify the
+//! whole new state as a client would, from the first root; push every
+//! object by digest; check that the lease is still ours and the tag still
+//! names the base; move the tag; read it back. A moved base or a lost
+//! read-back means another publisher got in between: the changes are
+//! re-applied on the newer state (a rebase) and the commit retried.
+
+mod edit;
+mod keys;
+mod lease;
+mod state;
+
+pub use edit::{Change, Validity, apply};
+pub use keys::Keyring;
+pub use lease::{ARTIFACT_TYPE_LEASE, Lease, LeaseOptions, lease_tag};
+pub use state::RepoState;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use oci_spec::image::Digest;
+
+use crate::client::TrustedSet;
+use crate::metadata::{self, Metadata, Targets};
+use crate::oci::{OciError, build_commit, push_objects};
+use crate::repository::{Expiries, RepositoryBuilder, RoleKeyring, TopLevelKeys};
+use crate::store::registry::MAX_MANIFEST_LEN;
+use crate::store::{MEDIA_TYPE_INDEX, Reference, Store, StoreError};
+
+/// Why a publish did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The commit objects could not be built or read.
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    /// Metadata could not be built, signed or parsed.
+    #[error(transparent)]
+    Metadata(#[from] metadata::Error),
+    /// A key could not be opened.
+    #[error(transparent)]
+    Signer(#[from] crate::signer::Error),
+    /// No key is available for a role that has to be signed.
+    #[error("no key for role {0:?}: give it with --key {0}=REF or put it in the key directory")]
+    MissingKey(String),
+    /// The new state would not verify (a threshold not met, say): nothing
+    /// was published.
+    #[error("the new state would not verify, so nothing was published: {0}")]
+    WouldNotVerify(String),
+    /// The repository is not in the state the operation needs.
+    #[error("{0}")]
+    State(String),
+    /// Another publisher holds the lease.
+    #[error("another publisher holds the lease ({0}); try again later")]
+    Busy(String),
+    /// The lease was taken over while committing.
+    #[error("lost the publishing lease to {0} before committing; nothing was committed")]
+    LeaseLost(String),
+    /// Other publishers kept committing first.
+    #[error("the repository changed under every one of {0} attempts; nothing was committed")]
+    Conflict(u32),
+}
+
+/// How to publish.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// The commit tag.
+    pub tag: String,
+    /// Lease timing.
+    pub lease: LeaseOptions,
+    /// Attempts when other publishers commit first (default 10).
+    pub attempts: u32,
+    /// Expiry of re-signed metadata.
+    pub validity: Validity,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        Self {
+            tag: crate::store::DEFAULT_COMMIT_TAG.to_owned(),
+            lease: LeaseOptions::default(),
+            attempts: 10,
+            validity: Validity::default(),
+        }
+    }
+}
+
+/// A commit that landed.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The new commit index.
+    pub commit: Digest,
+    /// The state it was based on.
+    pub base: Option<Digest>,
+    /// Attempts it took (1 without contention).
+    pub attempts: u32,
+}
+
+/// Verify a state's files as a client would, from root version 1 through
+/// every delegated role.
+pub fn verify_files(
+    files: &BTreeMap<String, Vec<u8>>,
+    now: DateTime<Utc>,
+) -> Result<(), PublishError> {
+    let would_not = |e: crate::client::Error| PublishError::WouldNotVerify(e.to_string());
+    let file = |name: &str| {
+        files
+            .get(name)
+            .ok_or_else(|| PublishError::WouldNotVerify(format!("{name} is missing")))
+    };
+    let mut set = TrustedSet::new(file("1.root.json")?, now).map_err(would_not)?;
+    let mut version = 2;
+    while let Some(bytes) = files.get(&format!("{version}.root.json")) {
+        set.update_root(bytes).map_err(would_not)?;
+        version += 1;
+    }
+    set.update_timestamp(file("timestamp.json")?)
+        .map_err(would_not)?;
+    let snapshot_version = set
+        .timestamp()
+        .and_then(|t| t.signed.snapshot_meta())
+        .map(|m| m.version)
+        .unwrap_or(0);
+    set.update_snapshot(file(&format!("{snapshot_version}.snapshot.json"))?, false)
+        .map_err(would_not)?;
+    let meta = set
+        .snapshot()
+        .map(|s| s.signed.meta.clone())
+        .unwrap_or_default();
+    let version_of = |role: &str| {
+        meta.get(&format!("{role}.json"))
+            .map(|m| m.version)
+            .unwrap_or(0)
+    };
+    set.update_targets(file(&format!("{}.targets.json", version_of("targets")))?)
+        .map_err(would_not)?;
+    // Every delegated role, reached from its delegator.
+    let mut queue = vec!["targets".to_owned()];
+    while let Some(role) = queue.pop() {
+        let children: Vec<String> = set
+            .targets(&role)
+            .and_then(|t| t.signed.delegations.as_ref())
+            .map(|d| match (&d.roles, &d.succinct_roles) {
+                (Some(roles), _) => roles.iter().map(|r| r.name.clone()).collect(),
+                (None, Some(bins)) => bins.bin_names().collect(),
+                _ => Vec::new(),
+            })
+            .unwrap_or_default();
+        for child in children {
+            if set.targets(&child).is_some() {
+                continue;
+            }
+            let bytes = file(&format!("{}.{child}.json", version_of(&child)))?;
+            set.update_delegated_targets(bytes, &child, &role)
+                .map_err(would_not)?;
+            queue.push(child);
+        }
+    }
+    Ok(())
+}
+
+/// The digest the commit tag names now, if any.
+async fn tag_digest<S: Store>(store: &S, tag: &str) -> Result<Option<Digest>, PublishError> {
+    match store
+        .get_manifest(&Reference::Tag(tag.to_owned()), MAX_MANIFEST_LEN)
+        .await
+    {
+        Ok(m) => Ok(Some(m.digest)),
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Commit `files` on top of `base`, under `lease`: push, check, move the
+/// tag, read back. `Ok(None)` when another publisher got in between.
+async fn commit_files<S: Store>(
+    store: &S,
+    tag: &str,
+    lease: &Lease,
+    base: Option<&Digest>,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<Option<Digest>, PublishError> {
+    verify_files(files, Utc::now())?;
+    let objects = build_commit(files)?;
+    let digest = push_objects(store, &objects).await?;
+    lease.check(store).await?;
+    if tag_digest(store, tag).await?.as_ref() != base {
+        return Ok(None);
+    }
+    store
+        .put_manifest(
+            &Reference::Tag(tag.to_owned()),
+            MEDIA_TYPE_INDEX,
+            &objects.index,
+        )
+        .await?;
+    if tag_digest(store, tag).await?.as_ref() != Some(&digest) {
+        return Ok(None);
+    }
+    Ok(Some(digest))
+}
+
+/// Create a repository: version 1 of every role, signed by `keys`, with the
+/// thresholds the keyrings give.
+pub async fn init<S: Store>(
+    store: &S,
+    keys: TopLevelKeys,
+    expiries: Expiries,
+    options: &PublishOptions,
+) -> Result<Published, PublishError> {
+    let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
+    let result = async {
+        if RepoState::load(store, &options.tag).await?.is_some() {
+            return Err(PublishError::State(format!(
+                "{}:{} already holds a TUF repository",
+                store.location(),
+                options.tag
+            )));
+        }
+        let repo = RepositoryBuilder::new(keys)
+            .expiries(expiries)
+            .build()
+            .await?;
+        let files = repo.metadata_files().into_iter().collect();
+        match commit_files(store, &options.tag, &lease, None, &files).await? {
+            Some(commit) => Ok(Published {
+                commit,
+                base: None,
+                attempts: 1,
+            }),
+            None => Err(PublishError::Conflict(1)),
+        }
+    }
+    .await;
+    lease.release(store).await;
+    result
+}
+
+/// Apply `changes` and commit, rebasing on newer states as needed.
+pub async fn publish<S: Store>(
+    store: &S,
+    changes: &[Change],
+    keys: &Keyring,
+    options: &PublishOptions,
+) -> Result<Published, PublishError> {
+    let span = tracing::info_span!("publish", store = %store.location(), tag = %options.tag);
+    let _enter = span.enter();
+    let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
+    let result = async {
+        for attempt in 1..=options.attempts {
+            let base = RepoState::load(store, &options.tag).await?.ok_or_else(|| {
+                PublishError::State(format!(
+                    "{}:{} holds no TUF repository: run `tuf-oci init` (or `tuf-oci sign`) first",
+                    store.location(),
+                    options.tag
+                ))
+            })?;
+            let files = apply(&base, changes, keys, options.validity, Utc::now()).await?;
+            if let Some(commit) =
+                commit_files(store, &options.tag, &lease, Some(&base.commit), &files).await?
+            {
+                return Ok(Published {
+                    commit,
+                    base: Some(base.commit),
+                    attempts: attempt,
+                });
+            }
+            tracing::info!(attempt, "another publisher committed first: rebasing");
+        }
+        Err(PublishError::Conflict(options.attempts))
+    }
+    .await;
+    lease.release(store).await;
+    result
+}
+
+/// The keyrings of a new repository from one keyring: each top-level role's
+/// signers, threshold 1 per key.
+pub fn top_level_keys(keys: &Keyring) -> Result<TopLevelKeys, PublishError> {
+    let ring = |role: &str| {
+        let signers = keys.signers(role);
+        if signers.is_empty() {
+            return Err(PublishError::MissingKey(role.to_owned()));
+        }
+        Ok(RoleKeyring {
+            signers,
+            threshold: 1,
+        })
+    };
+    Ok(TopLevelKeys {
+        root: ring("root")?,
+        targets: ring("targets")?,
+        snapshot: ring("snapshot")?,
+        timestamp: ring("timestamp")?,
+    })
+}
+
+/// A role's targets as trusted metadata lists them (for `target list`).
+pub fn role_targets(
+    md: &Metadata<Targets>,
+) -> impl Iterator<Item = (&String, &metadata::TargetFile)> {
+    md.signed.targets.iter()
+}

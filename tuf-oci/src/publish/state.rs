@@ -1,0 +1,148 @@
+//! The current state of a repository in a store, as a publisher edits it.
+
+use std::collections::BTreeMap;
+
+use oci_spec::image::Digest;
+
+use super::PublishError;
+use crate::metadata::{Metadata, Root, Snapshot, Targets, Timestamp};
+use crate::oci::{Commit, CommitIndex};
+use crate::repository::metadata_file_name;
+use crate::store::registry::MAX_MANIFEST_LEN;
+use crate::store::{Reference, Store, StoreError};
+
+/// Every file of one committed state, parsed.
+#[derive(Debug, Clone)]
+pub struct RepoState {
+    /// The commit index's digest (the base of the next commit).
+    pub commit: Digest,
+    /// Every root version's bytes, oldest first.
+    pub roots: Vec<Vec<u8>>,
+    /// The current root.
+    pub root: Metadata<Root>,
+    /// The current timestamp.
+    pub timestamp: Metadata<Timestamp>,
+    /// The current snapshot.
+    pub snapshot: Metadata<Snapshot>,
+    /// The top-level targets role and every delegated role, by name.
+    pub targets: BTreeMap<String, Metadata<Targets>>,
+}
+
+/// A top-level file of `commit`.
+async fn read<S: Store>(
+    store: &S,
+    commit: &Commit,
+    location: &str,
+    name: &str,
+) -> Result<Vec<u8>, PublishError> {
+    let d = commit
+        .file(name)
+        .ok_or_else(|| PublishError::State(format!("{location}: no {name}")))?;
+    Ok(store.get_blob(d.digest(), u64::MAX).await?)
+}
+
+impl RepoState {
+    /// Load the state `tag` points at, or `None` when there is no such tag.
+    pub async fn load<S: Store>(store: &S, tag: &str) -> Result<Option<Self>, PublishError> {
+        let location = format!("{}:{tag}", store.location());
+        let index = match store
+            .get_manifest(&Reference::Tag(tag.to_owned()), MAX_MANIFEST_LEN)
+            .await
+        {
+            Ok(m) => m,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let index = CommitIndex::parse(&location, index.digest, index.bytes)?;
+        let top = store
+            .get_manifest(
+                &Reference::Digest(index.top_level.digest().clone()),
+                MAX_MANIFEST_LEN,
+            )
+            .await?;
+        let commit = Commit::new(&location, index, top.bytes)?;
+        let mut roots = Vec::new();
+        for v in commit.root_versions() {
+            roots.push(
+                read(
+                    store,
+                    &commit,
+                    &location,
+                    &metadata_file_name("root", Some(v)),
+                )
+                .await?,
+            );
+        }
+        let root = Metadata::<Root>::from_slice(
+            roots
+                .last()
+                .ok_or_else(|| PublishError::State("no root".into()))?,
+        )?;
+        let timestamp = Metadata::<Timestamp>::from_slice(
+            &read(store, &commit, &location, "timestamp.json").await?,
+        )?;
+        let snapshot_version = timestamp
+            .signed
+            .snapshot_meta()
+            .map(|m| m.version)
+            .unwrap_or(0);
+        let snapshot = Metadata::<Snapshot>::from_slice(
+            &read(
+                store,
+                &commit,
+                &location,
+                &metadata_file_name("snapshot", Some(snapshot_version)),
+            )
+            .await?,
+        )?;
+        let mut targets = BTreeMap::new();
+        for (name, meta) in &snapshot.signed.meta {
+            let role = name.strip_suffix(".json").unwrap_or(name);
+            let hash = meta
+                .hashes
+                .as_ref()
+                .and_then(|h| h.get(crate::crypto::hash::HashAlgorithm::Sha256));
+            let bytes = match hash {
+                Some(hex) => {
+                    let digest: Digest = format!("sha256:{hex}").parse().map_err(|_| {
+                        PublishError::State(format!("{location}: bad sha256 for {name}"))
+                    })?;
+                    store.get_blob(&digest, u64::MAX).await?
+                }
+                None => {
+                    read(
+                        store,
+                        &commit,
+                        &location,
+                        &metadata_file_name(role, Some(meta.version)),
+                    )
+                    .await?
+                }
+            };
+            targets.insert(
+                role.to_owned(),
+                Metadata::<Targets>::from_slice_as(&bytes, role)?,
+            );
+        }
+        Ok(Some(Self {
+            commit: commit.index.digest.clone(),
+            roots,
+            root,
+            timestamp,
+            snapshot,
+            targets,
+        }))
+    }
+
+    /// Every target, with the role that lists it.
+    pub fn all_targets(&self) -> Vec<(String, String, &crate::metadata::TargetFile)> {
+        let mut out = Vec::new();
+        for (role, md) in &self.targets {
+            for (name, file) in &md.signed.targets {
+                out.push((name.clone(), role.clone(), file));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
