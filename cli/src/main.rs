@@ -50,7 +50,7 @@ fn main() -> ExitCode {
     let outcome =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(cli.run())));
     match outcome {
-        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Ok(code)) => code,
         Ok(Err(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -12,3 +12,4 @@ mod python_interop;
 mod registry;
 mod simulator;
 mod support;
+mod verify;

@@ -19,6 +19,7 @@ pub mod publish;
 pub mod repository;
 pub mod signer;
 pub mod store;
+pub mod verify;
 
 #[cfg(test)]
 mod fuzz;

@@ -4,6 +4,7 @@ mod client;
 mod demo;
 mod key;
 mod publish;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +54,11 @@ enum Command {
         #[command(flatten)]
         repo: publish::RepoArgs,
     },
+    /// Check that the registry serves exactly the image digest trusted TUF
+    /// metadata names. Exit status: 0 trusted, 1 not trusted, 2 error.
+    ///
+    /// Example: tuf-oci verify oci:./store:1.0 --root ~/.tuf-oci/keys/…/root.json
+    Verify(verify::Args),
     /// What the repository holds, and which keys are at hand.
     ///
     /// Example: tuf-oci status --repository oci:./store
@@ -61,8 +67,10 @@ enum Command {
 
 impl Cli {
     /// Run the chosen command.
-    pub async fn run(self) -> anyhow::Result<()> {
-        match self.command {
+    pub async fn run(self) -> anyhow::Result<std::process::ExitCode> {
+        let done = match self.command {
+            // verify chooses its own exit status (0, 1 or 2).
+            Command::Verify(args) => return Ok(verify::run(args).await),
             Command::Client(args) => client::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Key(args) => key::run(args).await,
@@ -71,6 +79,7 @@ impl Cli {
             Command::Target { command, repo } => publish::target(repo, command).await,
             Command::Delegate { command, repo } => publish::delegate(repo, command).await,
             Command::Status(args) => publish::status(args).await,
-        }
+        };
+        done.map(|()| std::process::ExitCode::SUCCESS)
     }
 }

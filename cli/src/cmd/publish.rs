@@ -34,6 +34,14 @@ pub struct RepoArgs {
     passphrase: PassphraseArgs,
 }
 
+/// `$TUF_OCI_HOME`, by default `~/.tuf-oci`.
+pub fn tuf_oci_home() -> PathBuf {
+    std::env::var_os("TUF_OCI_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".tuf-oci")))
+        .unwrap_or_else(|| PathBuf::from(".tuf-oci"))
+}
+
 fn role_ref(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(r, k)| (r.to_owned(), k.to_owned()))
@@ -53,11 +61,9 @@ impl RepoArgs {
         if let Some(dir) = &self.keys {
             return dir.clone();
         }
-        let home = std::env::var_os("TUF_OCI_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".tuf-oci")))
-            .unwrap_or_else(|| PathBuf::from(".tuf-oci"));
-        home.join("keys").join(encode_role(&reference.to_string()))
+        tuf_oci_home()
+            .join("keys")
+            .join(encode_role(&reference.to_string()))
     }
 
     fn signer_options(&self) -> SignerOptions {
@@ -127,6 +133,14 @@ async fn init_repository(
     for file in generated {
         println!("  new key: {}", file.display());
     }
+    // The first root is what verifiers pin: keep a copy beside the keys.
+    let state = RepoState::load(store, reference.tag())
+        .await?
+        .context("the new repository is not there")?;
+    let root_file = dir.join("root.json");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(&root_file, &state.roots[0])?;
+    println!("  trusted root for verifiers: {}", root_file.display());
     Ok(())
 }
 

@@ -1,0 +1,121 @@
+//! `tuf-oci verify`: the newcomer's sign-then-verify on an image layout, a
+//! swapped image, trust that moves with a copy to a registry, and the exit
+//! statuses.
+
+use std::process::Output;
+
+use tuf_oci::store::{LayoutStore, MEDIA_TYPE_MANIFEST, Reference, Store, sha256_digest};
+
+use crate::registry::{Auth, Registry};
+use crate::support::{describe, tuf_oci};
+
+#[tokio::test]
+async fn sign_then_verify_and_carry_trust_to_a_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| -> Output {
+        tuf_oci()
+            .args(args)
+            .current_dir(dir.path())
+            .env("TUF_OCI_HOME", dir.path().join("home"))
+            .env("TUF_OCI_PASSPHRASE", "pw")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["demo", "--repository", "oci:./store:demo-trust"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = run(&["sign", "oci:./store:1.0"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let root = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("trusted root for verifiers: "))
+        .unwrap()
+        .to_owned();
+
+    let out = run(&["verify", "oci:./store:1.0", "--root", &root]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("trusted: store:1.0 is sha256:"));
+
+    // Someone re-points the tag at another image: not trusted, both digests named.
+    let layout = LayoutStore::new(dir.path().join("store"));
+    let other = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MEDIA_TYPE_MANIFEST}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{}","size":2}},"layers":[]}}"#,
+        sha256_digest(b"{}")
+    );
+    let good = layout
+        .get_manifest(&Reference::Tag("1.0".into()), 1 << 20)
+        .await
+        .unwrap();
+    layout
+        .put_manifest(
+            &Reference::Tag("1.0".into()),
+            MEDIA_TYPE_MANIFEST,
+            other.as_bytes(),
+        )
+        .await
+        .unwrap();
+    let out = run(&["verify", "oci:./store:1.0", "--output", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["verdict"], "not-trusted");
+    let reason = verdict["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&sha256_digest(other.as_bytes()).to_string())
+            && reason.contains(good.digest.digest()),
+        "{reason}"
+    );
+    layout
+        .put_manifest(
+            &Reference::Tag("1.0".into()),
+            MEDIA_TYPE_MANIFEST,
+            &good.bytes,
+        )
+        .await
+        .unwrap();
+
+    // Copy images and trust data to a registry (same repository path, another
+    // host): verified there with the same root, nothing re-signed.
+    let registry = Registry::start(Auth::None);
+    for (path, tag) in [
+        ("store", "1.0"),
+        ("store", "tuf-commit"),
+        ("renamed/store", "1.0"),
+        ("renamed/store", "tuf-commit"),
+    ] {
+        let out = std::process::Command::new("skopeo")
+            .args([
+                "copy",
+                "--all",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+            ])
+            .arg(format!("oci:{}:{tag}", dir.path().join("store").display()))
+            .arg(format!("docker://{}/{path}:{tag}", registry.addr))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+    let home2 = dir.path().join("other-verifier");
+    let verify_at = |image: String| {
+        tuf_oci()
+            .args(["verify", &image, "--root", &root])
+            .env("TUF_OCI_HOME", &home2)
+            .output()
+            .unwrap()
+    };
+    let out = verify_at(format!("{}/store:1.0", registry.addr));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    // Target names carry the repository path (not the host): a mirror under
+    // another path does not match them.
+    let out = verify_at(format!("{}/renamed/store:1.0", registry.addr));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no trusted target \"renamed/store:1.0\""),
+        "{}",
+        describe(&out)
+    );
+
+    // Unreachable trust data: an error, not a verdict.
+    let out = run(&["verify", "127.0.0.1:9/x/y:1.0", "--root", &root]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+}
