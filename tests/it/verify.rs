@@ -115,6 +115,59 @@ async fn sign_then_verify_and_carry_trust_to_a_registry() {
         describe(&out)
     );
 
+    // The publisher's commands on the registry store: sign an image there
+    // (a dry run first: nothing committed), then verify it.
+    let fresh = format!("{}/fresh/app:1.0", registry.addr);
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", "--preserve-digests", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:1.0", dir.path().join("store").display()))
+        .arg(format!("docker://{fresh}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = run(&["sign", &fresh, "--dry-run"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        plan.contains("would create TUF repository")
+            && plan.contains("add target fresh/app:1.0 = sha256:"),
+        "{plan}"
+    );
+    let out = run(&["verify", &fresh, "--root", &root]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "nothing was committed by the dry run: {}",
+        describe(&out)
+    );
+    let out = run(&["sign", &fresh]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let fresh_root = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("trusted root for verifiers: "))
+        .unwrap()
+        .to_owned();
+    let out = tuf_oci()
+        .args(["verify", &fresh, "--root", &fresh_root])
+        .env("TUF_OCI_HOME", dir.path().join("v3"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = run(&[
+        "target",
+        "remove",
+        "fresh/app:1.0",
+        "--repository",
+        &format!("{}/fresh/app", registry.addr),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = tuf_oci()
+        .args(["verify", &fresh])
+        .env("TUF_OCI_HOME", dir.path().join("v3"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+
     // Unreachable trust data: an error, not a verdict.
     let out = run(&["verify", "127.0.0.1:9/x/y:1.0", "--root", &root]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));

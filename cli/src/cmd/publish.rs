@@ -32,6 +32,9 @@ pub struct RepoArgs {
     key_refs: Vec<(String, String)>,
     #[command(flatten)]
     passphrase: PassphraseArgs,
+    /// Show what a commit would change, and commit nothing.
+    #[arg(long, global = true)]
+    dry_run: bool,
 }
 
 /// `$TUF_OCI_HOME`, by default `~/.tuf-oci`.
@@ -191,12 +194,50 @@ async fn add_changes(images: &[String], role: Option<&str>) -> anyhow::Result<Ve
     Ok(changes)
 }
 
+/// What a change does, in words.
+fn describe_change(change: &Change) -> String {
+    match change {
+        Change::AddTarget { name, file, role } => format!(
+            "add target {name} = sha256:{} ({} bytes){}",
+            file.hashes.0.get("sha256").cloned().unwrap_or_default(),
+            file.length,
+            role.as_ref()
+                .map(|r| format!(" in role {r}"))
+                .unwrap_or_default()
+        ),
+        Change::RemoveTarget { name } => format!("remove target {name}"),
+        Change::AddDelegation {
+            delegator,
+            name,
+            paths,
+            terminating,
+            ..
+        } => format!(
+            "delegate {} from {delegator} to new role {name}{}",
+            paths.join(", "),
+            if *terminating { " (terminating)" } else { "" }
+        ),
+        Change::RemoveDelegation { name } => format!("remove delegated role {name}"),
+        Change::Refresh => "re-sign snapshot and timestamp".into(),
+    }
+}
+
 async fn commit(
     args: &RepoArgs,
     reference: &RepositoryRef,
     store: &AnyStore,
     changes: &[Change],
 ) -> anyhow::Result<()> {
+    if args.dry_run {
+        println!("a commit to {reference} would:");
+        for change in changes {
+            println!("  {}", describe_change(change));
+        }
+        println!(
+            "  re-sign the roles it touches, snapshot and timestamp (nothing committed: --dry-run)"
+        );
+        return Ok(());
+    }
     let keys = args.keyring(reference).await?;
     let published = publish::publish(store, changes, &keys, &options(reference)).await?;
     let rebased = if published.attempts > 1 {
@@ -221,7 +262,14 @@ pub async fn sign(args: RepoArgs, images: Vec<String>) -> anyhow::Result<()> {
     let reference = args.reference(Some(&first))?;
     let store = open_store(&reference)?;
     if RepoState::load(&store, reference.tag()).await?.is_none() {
-        init_repository(&args, &reference, &store).await?;
+        if args.dry_run {
+            println!(
+                "would create TUF repository {reference} with new keys in {}",
+                args.key_dir(&reference).display()
+            );
+        } else {
+            init_repository(&args, &reference, &store).await?;
+        }
     }
     let changes = add_changes(&images, None).await?;
     commit(&args, &reference, &store, &changes).await
@@ -350,6 +398,9 @@ pub async fn delegate(args: RepoArgs, command: DelegateCommand) -> anyhow::Resul
         }
         DelegateCommand::Remove { name } => Change::RemoveDelegation { name },
     };
+    if args.dry_run {
+        return commit(&args, &reference, &store, &[change]).await;
+    }
     let published = publish::publish(&store, &[change], &keys, &options(&reference)).await?;
     println!("committed {reference} ({})", published.commit);
     Ok(())

@@ -97,10 +97,16 @@ async fn check(args: &Args) -> anyhow::Result<Verdict> {
     });
     let cache = MetadataCache::new(&cache_dir);
     if let Some(root) = &args.root {
+        let bytes =
+            std::fs::read(root).with_context(|| format!("cannot read {}", root.display()))?;
         if !cache.path("root").exists() {
-            let bytes =
-                std::fs::read(root).with_context(|| format!("cannot read {}", root.display()))?;
             cache.store("root", &bytes)?;
+        } else if !started_from(&cache_dir, &bytes) {
+            anyhow::bail!(
+                "{} already trusts another root for {reference}: remove that directory to start over from {}",
+                cache_dir.display(),
+                root.display()
+            );
         }
     } else if !cache.path("root").exists() {
         anyhow::bail!("no trusted root yet for {reference}: give --root ROOT.json");
@@ -110,4 +116,17 @@ async fn check(args: &Args) -> anyhow::Result<Verdict> {
     let mut updater = Updater::new(&cache_dir, transport, Utc::now(), UpdaterConfig::default())?;
     let images = AnyStore::open(&image.repository, RegistryConfig::default())?;
     Ok(verify_image(&image, &images, &mut updater).await?)
+}
+
+/// Whether the trust state in `dir` grew from `root`: it is the cached root,
+/// or the cached root is a later version (its chain verified from there).
+fn started_from(dir: &std::path::Path, root: &[u8]) -> bool {
+    let Ok(cached) = std::fs::read(dir.join("root.json")) else {
+        return false;
+    };
+    let version = |b: &[u8]| {
+        tuf_oci::metadata::Metadata::<tuf_oci::metadata::Root>::from_slice(b)
+            .map(|m| m.signed.version)
+    };
+    cached == root || matches!((version(&cached), version(root)), (Ok(c), Ok(r)) if c > r)
 }
