@@ -153,6 +153,15 @@ async fn sign_then_verify_and_carry_trust_to_a_registry() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    // This home's trust cache for that repository began from the layout's root
+    // (the failed check above): another --root is refused, not silently ignored.
+    let out = run(&["verify", &fresh, "--root", &fresh_root]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already trusts another root"),
+        "{}",
+        describe(&out)
+    );
     let out = run(&[
         "target",
         "remove",
