@@ -181,3 +181,167 @@ async fn sign_then_verify_and_carry_trust_to_a_registry() {
     let out = run(&["verify", "127.0.0.1:9/x/y:1.0", "--root", &root]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
 }
+
+/// Two registries: publish on one, `tuf-oci copy` to the other, verify
+/// there with the same root (flags, a policy file, or trust on first use),
+/// resolve, and the failures: metadata replaced at the mirror, expiry.
+#[tokio::test]
+async fn copy_to_a_mirror_and_verify_there() {
+    let (origin, mirror) = (Registry::start(Auth::None), Registry::start(Auth::None));
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let tuf = |args: &[&str], home: &std::path::Path| {
+        tuf_oci()
+            .args(args)
+            .current_dir(dir.path())
+            .env("TUF_OCI_HOME", home)
+            .env("TUF_OCI_PASSPHRASE", "pw")
+            .output()
+            .unwrap()
+    };
+    // An image pushed by skopeo (from a layout the demo fills), signed on the origin.
+    assert!(
+        tuf(&["demo", "--repository", "oci:./src:demo-trust"], &home)
+            .status
+            .success()
+    );
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:1.0", dir.path().join("src").display()))
+        .arg(format!("docker://{}/org/app:1.0", origin.addr))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = tuf(&["sign", &format!("{}/org/app:1.0", origin.addr)], &home);
+    assert!(out.status.success(), "{}", describe(&out));
+    let root = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("trusted root for verifiers: "))
+        .unwrap()
+        .to_owned();
+
+    let out = tuf(
+        &[
+            "copy",
+            &format!("{}/org/app", origin.addr),
+            &format!("{}/org/app", mirror.addr),
+        ],
+        &home,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("copied image 1.0"));
+
+    // Flags.
+    let at_mirror = format!("{}/org/app:1.0", mirror.addr);
+    let verifier = dir.path().join("verifier");
+    let out = tuf(&["verify", &at_mirror, "--root", &root], &verifier);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = tuf(&["resolve", &at_mirror], &verifier);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let resolved = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        resolved.starts_with(&format!("{}/org/app@sha256:", mirror.addr)),
+        "{resolved}"
+    );
+
+    // A policy file: no flags at all.
+    let by_policy = dir.path().join("by-policy");
+    std::fs::create_dir_all(&by_policy).unwrap();
+    std::fs::write(
+        by_policy.join("policy.yaml"),
+        format!(
+            "version: 1\ntrust:\n  - images: [\"{}/org/*\"]\n    root: {root}\n",
+            mirror.addr
+        ),
+    )
+    .unwrap();
+    let out = tuf(&["verify", &at_mirror], &by_policy);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+
+    // Nothing pinned: an error, unless trust on first use is asked for.
+    let fresh = dir.path().join("fresh");
+    let out = tuf(&["verify", &at_mirror], &fresh);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no trusted root"),
+        "{}",
+        describe(&out)
+    );
+    let out = tuf(&["verify", &at_mirror, "--trust-on-first-use"], &fresh);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+
+    // Warm: one request for the trust data, one for the image manifest.
+    let proxy = crate::fault_proxy::FaultProxy::start(&mirror.addr);
+    let via_proxy = format!("{}/org/app:1.0", proxy.addr);
+    let warm = dir.path().join("warm");
+    assert_eq!(
+        tuf(&["verify", &via_proxy, "--root", &root], &warm)
+            .status
+            .code(),
+        Some(0)
+    );
+    proxy.clear_requests();
+    assert_eq!(tuf(&["verify", &via_proxy], &warm).status.code(), Some(0));
+    assert_eq!(
+        proxy.requests(),
+        [
+            "GET /v2/org/app/manifests/tuf-commit",
+            "GET /v2/org/app/manifests/1.0"
+        ]
+    );
+
+    // Expired metadata (a day and more later): not trusted, expiry named.
+    let out = std::process::Command::new("faketime")
+        .args([
+            "+3 days",
+            env!("CARGO_BIN_EXE_tuf-oci"),
+            "verify",
+            &at_mirror,
+        ])
+        .env("TUF_OCI_HOME", &verifier)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("expired at"),
+        "{}",
+        describe(&out)
+    );
+
+    // The mirror's trust data replaced by a repository signed with other keys.
+    let attacker = dir.path().join("attacker");
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:1.0", dir.path().join("src").display()))
+        .arg(format!("docker://{}/attack/app:1.0", mirror.addr))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        tuf(
+            &["sign", &format!("{}/attack/app:1.0", mirror.addr)],
+            &attacker
+        )
+        .status
+        .success()
+    );
+    let out = tuf(
+        &[
+            "copy",
+            &format!("{}/attack/app", mirror.addr),
+            &format!("{}/org/app", mirror.addr),
+        ],
+        &attacker,
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = tuf(
+        &["verify", &at_mirror, "--root", &root],
+        &dir.path().join("victim"),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("does not verify"),
+        "{}",
+        describe(&out)
+    );
+}

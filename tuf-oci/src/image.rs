@@ -15,6 +15,20 @@ use crate::metadata::{Hashes, TargetFile};
 use crate::store::registry::MAX_MANIFEST_LEN;
 use crate::store::{DEFAULT_COMMIT_TAG, Reference, RepositoryRef, Store, StoreError, is_valid_tag};
 
+/// The path target names use for images of `repository`: the registry
+/// repository's name, or a layout directory's name (lowercased).
+pub fn repository_path(repository: &RepositoryRef) -> Option<String> {
+    match repository {
+        RepositoryRef::Registry { name, .. } => Some(name.clone()),
+        RepositoryRef::Layout { dir, .. } => dir
+            .canonicalize()
+            .unwrap_or_else(|_| dir.clone())
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .filter(|n| !n.is_empty()),
+    }
+}
+
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef {
@@ -37,19 +51,14 @@ impl ImageRef {
                 .rsplit_once(':')
                 .filter(|(_, t)| is_valid_tag(t))
                 .ok_or_else(|| invalid("expected oci:DIR:TAG"))?;
-            let dir = PathBuf::from(dir);
-            let path = dir
-                .canonicalize()
-                .unwrap_or_else(|_| dir.clone())
-                .file_name()
-                .map(|n| n.to_string_lossy().to_lowercase())
-                .filter(|n| !n.is_empty())
+            let repository = RepositoryRef::Layout {
+                dir: PathBuf::from(dir),
+                tag: DEFAULT_COMMIT_TAG.into(),
+            };
+            let path = repository_path(&repository)
                 .ok_or_else(|| invalid("the layout directory needs a name"))?;
             return Ok(Self {
-                repository: RepositoryRef::Layout {
-                    dir,
-                    tag: DEFAULT_COMMIT_TAG.into(),
-                },
+                repository,
                 path,
                 tag: tag.to_owned(),
             });
@@ -87,6 +96,15 @@ impl ImageRef {
             path,
             tag: tag.to_owned(),
         })
+    }
+
+    /// The image's name without its tag, as policies match it:
+    /// `REGISTRY/PATH`, or `oci:DIR` for a layout.
+    pub fn name(&self) -> String {
+        match &self.repository {
+            RepositoryRef::Registry { registry, name, .. } => format!("{registry}/{name}"),
+            RepositoryRef::Layout { dir, .. } => format!("oci:{}", dir.display()),
+        }
     }
 
     /// The TUF target name: `PATH:TAG`.

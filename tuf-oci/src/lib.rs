@@ -15,6 +15,7 @@ pub mod image;
 pub mod metadata;
 pub mod net;
 pub mod oci;
+pub mod policy;
 pub mod publish;
 pub mod repository;
 pub mod signer;

@@ -41,6 +41,117 @@ pub enum VerifyError {
     /// The TUF repository could not be reached.
     #[error(transparent)]
     Client(ClientError),
+    /// No root to start from.
+    #[error(
+        "no trusted root for {0}: pin one (--root, or a policy rule), or opt in to trust on first use"
+    )]
+    NoRoot(String),
+    /// The pinned root is not the one the trust cache grew from.
+    #[error(
+        "{0} already trusts another root for this repository: remove it to start over from the pinned root"
+    )]
+    RootMismatch(String),
+    /// The trust cache cannot be used.
+    #[error("trust cache {0}")]
+    Cache(String),
+}
+
+/// Where a verifier's first trusted root comes from.
+#[derive(Debug, Clone)]
+pub enum RootSource {
+    /// A pinned root (the bytes of a root file).
+    Pinned(Vec<u8>),
+    /// Trust the repository's root version 1 the first time (explicit
+    /// opt-in; logged).
+    TrustOnFirstUse,
+    /// Only what the trust cache already holds.
+    Cached,
+}
+
+/// Verifies images against one TUF repository, keeping trusted metadata
+/// in a cache directory between calls (rollback protection, and a warm
+/// check of 1 request for the trust data).
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    repository: crate::store::RepositoryRef,
+    cache_dir: std::path::PathBuf,
+    root: RootSource,
+    registry: crate::store::RegistryConfig,
+}
+
+impl Verifier {
+    /// A verifier for `repository`, caching in `cache_dir`.
+    pub fn new(
+        repository: crate::store::RepositoryRef,
+        cache_dir: impl Into<std::path::PathBuf>,
+        root: RootSource,
+        registry: crate::store::RegistryConfig,
+    ) -> Self {
+        Self {
+            repository,
+            cache_dir: cache_dir.into(),
+            root,
+            registry,
+        }
+    }
+
+    /// Verify `image`.
+    pub async fn verify(&self, image: &ImageRef) -> Result<Verdict, VerifyError> {
+        use crate::client::{MetadataCache, MetadataRequest, Transport, UpdaterConfig};
+        let cache = MetadataCache::new(&self.cache_dir);
+        let cache_error =
+            |e: std::io::Error| VerifyError::Cache(format!("{}: {e}", self.cache_dir.display()));
+        let trust = crate::store::AnyStore::open(&self.repository, self.registry.clone())?;
+        let transport =
+            OciTransport::new(trust, self.repository.tag()).with_commit_cache(&self.cache_dir);
+        let cached = cache.load("root").ok();
+        match (&self.root, cached) {
+            (RootSource::Pinned(pinned), Some(cached)) if !grew_from(&cached, pinned) => {
+                return Err(VerifyError::RootMismatch(
+                    self.cache_dir.display().to_string(),
+                ));
+            }
+            (RootSource::Pinned(pinned), None) => {
+                cache.store("root", pinned).map_err(cache_error)?
+            }
+            (RootSource::TrustOnFirstUse, None) => {
+                let request = MetadataRequest {
+                    role: "root",
+                    version: Some(1),
+                    max_len: 512 * 1024,
+                    hashes: None,
+                };
+                let first = transport
+                    .fetch_metadata(&request)
+                    .await
+                    .map_err(|e| VerifyError::Client(e.into()))?;
+                tracing::warn!(repository = %self.repository, "trusting the repository's root on first use");
+                cache.store("root", &first).map_err(cache_error)?;
+            }
+            (RootSource::Cached, None) => {
+                return Err(VerifyError::NoRoot(self.repository.to_string()));
+            }
+            (_, Some(_)) => {}
+        }
+        let mut updater = Updater::new(
+            &self.cache_dir,
+            transport,
+            chrono::Utc::now(),
+            UpdaterConfig::default(),
+        )
+        .map_err(VerifyError::Client)?;
+        let images = crate::store::AnyStore::open(&image.repository, self.registry.clone())?;
+        verify_image(image, &images, &mut updater).await
+    }
+}
+
+/// Whether a trust cache whose root is `cached` grew from `pinned`: the same
+/// root, or a later version (reached by verified rotations).
+fn grew_from(cached: &[u8], pinned: &[u8]) -> bool {
+    let version = |b: &[u8]| {
+        crate::metadata::Metadata::<crate::metadata::Root>::from_slice(b).map(|m| m.signed.version)
+    };
+    cached == pinned || matches!((version(cached), version(pinned)), (Ok(c), Ok(p)) if c > p)
 }
 
 /// Verify `image` (served by `images`) against the TUF repository the

@@ -59,6 +59,23 @@ enum Command {
     ///
     /// Example: tuf-oci verify oci:./store:1.0 --root ~/.tuf-oci/keys/…/root.json
     Verify(verify::Args),
+    /// Copy a TUF repository and the images its targets name to another
+    /// registry or layout; digests are kept, so the copy verifies with the
+    /// same root.
+    ///
+    /// Example: tuf-oci copy oci:./store registry.example.com/store
+    Copy {
+        /// Source repository: `oci:DIR[:TAG]` or `REGISTRY/NAME[:TAG]`.
+        from: String,
+        /// Destination repository (keep the repository's name: target names
+        /// carry it).
+        to: String,
+    },
+    /// Print the trusted digest reference of an image (`NAME@sha256:…`),
+    /// for deploy pipelines to pin. Exit status as for verify.
+    ///
+    /// Example: tuf-oci resolve registry.example.com/org/app:1.0
+    Resolve(verify::Args),
     /// What the repository holds, and which keys are at hand.
     ///
     /// Example: tuf-oci status --repository oci:./store
@@ -70,7 +87,8 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<std::process::ExitCode> {
         let done = match self.command {
             // verify chooses its own exit status (0, 1 or 2).
-            Command::Verify(args) => return Ok(verify::run(args).await),
+            Command::Verify(args) => return Ok(verify::run(args, false).await),
+            Command::Resolve(args) => return Ok(verify::run(args, true).await),
             Command::Client(args) => client::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Key(args) => key::run(args).await,
@@ -79,6 +97,7 @@ impl Cli {
             Command::Target { command, repo } => publish::target(repo, command).await,
             Command::Delegate { command, repo } => publish::delegate(repo, command).await,
             Command::Status(args) => publish::status(args).await,
+            Command::Copy { from, to } => publish::copy(from, to).await,
         };
         done.map(|()| std::process::ExitCode::SUCCESS)
     }

@@ -442,3 +442,15 @@ pub async fn status(args: RepoArgs) -> anyhow::Result<()> {
     println!("  keys: {}", args.key_dir(&reference).display());
     Ok(())
 }
+
+/// `tuf-oci copy SRC DST`.
+pub async fn copy(from: String, to: String) -> anyhow::Result<()> {
+    let (from, to) = (RepositoryRef::parse(&from)?, RepositoryRef::parse(&to)?);
+    let (src, dst) = (open_store(&from)?, open_store(&to)?);
+    let copied = publish::copy_repository(&src, &from, &dst, &to).await?;
+    for tag in &copied.images {
+        println!("  copied image {tag}");
+    }
+    println!("copied TUF repository {from} → {to} ({})", copied.commit);
+    Ok(())
+}

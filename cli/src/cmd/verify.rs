@@ -1,17 +1,16 @@
-//! `tuf-oci verify`: exit 0 when the registry serves exactly what trusted
-//! metadata names, 1 when it does not (with the reason), 2 when the check
-//! could not be made.
+//! `tuf-oci verify` and `tuf-oci resolve`: exit 0 when the registry serves
+//! exactly what trusted metadata names, 1 when it does not (with the
+//! reason), 2 when the check could not be made.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chrono::Utc;
-use tuf_oci::client::{MetadataCache, Updater, UpdaterConfig, encode_role};
+use tuf_oci::client::encode_role;
 use tuf_oci::image::ImageRef;
-use tuf_oci::oci::OciTransport;
-use tuf_oci::store::{AnyStore, RegistryConfig, RepositoryRef};
-use tuf_oci::verify::{Verdict, verify_image};
+use tuf_oci::policy::Policy;
+use tuf_oci::store::{RegistryConfig, RepositoryRef};
+use tuf_oci::verify::{RootSource, Verdict, Verifier};
 
 /// Exit status: not trusted.
 pub const NOT_TRUSTED: u8 = 1;
@@ -22,14 +21,20 @@ pub const ERROR: u8 = 2;
 pub struct Args {
     /// The image: `oci:DIR:TAG` or `[REGISTRY/]NAME:TAG`.
     image: String,
-    /// The trusted root to start from (needed on first use; later runs
-    /// continue from the root trusted then).
+    /// The pinned root to start from (else the policy's, else the trust
+    /// cache's).
     #[arg(long)]
     root: Option<PathBuf>,
-    /// The TUF repository (default: the image's own repository, tag
-    /// `tuf-commit`).
+    /// The TUF repository (else the policy's, else the image's own
+    /// repository, tag `tuf-commit`).
     #[arg(long)]
     repository: Option<String>,
+    /// The policy file (default `$TUF_OCI_HOME/policy.yaml` when it exists).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Trust the repository's first root if nothing is pinned or cached.
+    #[arg(long)]
+    trust_on_first_use: bool,
     /// Where trusted metadata is kept between runs (default
     /// `$TUF_OCI_HOME/trust/REPOSITORY`).
     #[arg(long)]
@@ -47,15 +52,18 @@ enum Output {
     Json,
 }
 
-/// Verify, print, and choose the exit status.
-pub async fn run(args: Args) -> ExitCode {
+/// Verify (or resolve), print, and choose the exit status.
+pub async fn run(args: Args, resolve: bool) -> ExitCode {
     let json = matches!(args.output, Output::Json);
     match check(&args).await {
-        Ok(verdict) => {
+        Ok((image, verdict)) => {
             if json {
                 println!("{}", serde_json::to_string(&verdict).unwrap_or_default());
             } else {
                 match &verdict {
+                    Verdict::Trusted { digest, .. } if resolve => {
+                        println!("{}@{digest}", image.name())
+                    }
                     Verdict::Trusted {
                         target,
                         digest,
@@ -84,49 +92,37 @@ pub async fn run(args: Args) -> ExitCode {
     }
 }
 
-async fn check(args: &Args) -> anyhow::Result<Verdict> {
+async fn check(args: &Args) -> anyhow::Result<(ImageRef, Verdict)> {
     let image = ImageRef::parse(&args.image)?;
-    let reference = match &args.repository {
-        Some(r) => RepositoryRef::parse(r)?,
-        None => image.repository.clone(),
+    let home = super::publish::tuf_oci_home();
+    let policy_file = args
+        .policy
+        .clone()
+        .or_else(|| Some(home.join("policy.yaml")).filter(|p| p.exists()));
+    let policy = policy_file.map(|p| Policy::load(&p)).transpose()?;
+    let rule = policy.as_ref().and_then(|p| p.rule_for(&image));
+    let repository = match (&args.repository, rule.and_then(|r| r.repository.as_ref())) {
+        (Some(r), _) | (None, Some(r)) => RepositoryRef::parse(r)?,
+        (None, None) => image.repository.clone(),
     };
-    let cache_dir = args.cache.clone().unwrap_or_else(|| {
-        super::publish::tuf_oci_home()
-            .join("trust")
-            .join(encode_role(&reference.to_string()))
-    });
-    let cache = MetadataCache::new(&cache_dir);
-    if let Some(root) = &args.root {
-        let bytes =
-            std::fs::read(root).with_context(|| format!("cannot read {}", root.display()))?;
-        if !cache.path("root").exists() {
-            cache.store("root", &bytes)?;
-        } else if !started_from(&cache_dir, &bytes) {
-            anyhow::bail!(
-                "{} already trusts another root for {reference}: remove that directory to start over from {}",
-                cache_dir.display(),
-                root.display()
-            );
+    let root_file = args
+        .root
+        .clone()
+        .or_else(|| rule.and_then(|r| r.root.clone()));
+    let root = match root_file {
+        Some(file) => RootSource::Pinned(
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?,
+        ),
+        None if args.trust_on_first_use || rule.is_some_and(|r| r.trust_on_first_use) => {
+            RootSource::TrustOnFirstUse
         }
-    } else if !cache.path("root").exists() {
-        anyhow::bail!("no trusted root yet for {reference}: give --root ROOT.json");
-    }
-    let trust = AnyStore::open(&reference, RegistryConfig::default())?;
-    let transport = OciTransport::new(trust, reference.tag()).with_commit_cache(&cache_dir);
-    let mut updater = Updater::new(&cache_dir, transport, Utc::now(), UpdaterConfig::default())?;
-    let images = AnyStore::open(&image.repository, RegistryConfig::default())?;
-    Ok(verify_image(&image, &images, &mut updater).await?)
-}
-
-/// Whether the trust state in `dir` grew from `root`: it is the cached root,
-/// or the cached root is a later version (its chain verified from there).
-fn started_from(dir: &std::path::Path, root: &[u8]) -> bool {
-    let Ok(cached) = std::fs::read(dir.join("root.json")) else {
-        return false;
+        None => RootSource::Cached,
     };
-    let version = |b: &[u8]| {
-        tuf_oci::metadata::Metadata::<tuf_oci::metadata::Root>::from_slice(b)
-            .map(|m| m.signed.version)
-    };
-    cached == root || matches!((version(&cached), version(root)), (Ok(c), Ok(r)) if c > r)
+    let cache = args.cache.clone().unwrap_or_else(|| {
+        home.join("trust")
+            .join(encode_role(&repository.to_string()))
+    });
+    let verifier = Verifier::new(repository, cache, root, RegistryConfig::default());
+    let verdict = verifier.verify(&image).await?;
+    Ok((image, verdict))
 }

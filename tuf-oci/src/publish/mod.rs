@@ -9,11 +9,13 @@
 //! read-back means another publisher got in between: the changes are
 //! re-applied on the newer state (a rebase) and the commit retried.
 
+mod copy;
 mod edit;
 mod keys;
 mod lease;
 mod state;
 
+pub use copy::{Copied, copy_repository};
 pub use edit::{Change, Validity, apply};
 pub use keys::Keyring;
 pub use lease::{ARTIFACT_TYPE_LEASE, Lease, LeaseOptions, lease_tag};

@@ -7,12 +7,14 @@
 //! here knows about TUF.
 
 mod any;
+mod copy;
 mod error;
 mod layout;
 mod reference;
 pub mod registry;
 
 pub use any::AnyStore;
+pub use copy::copy_manifest;
 pub use error::StoreError;
 pub use layout::LayoutStore;
 pub use oci_spec::image::Digest;
