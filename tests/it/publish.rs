@@ -350,6 +350,70 @@ async fn a_state_that_would_not_verify_is_not_published() {
     );
 }
 
+/// Someone with write access to the registry but not the keys replaces the
+/// commit: a publisher pinned to its root refuses to build on that state
+/// (it would otherwise re-sign the intruder's changes with real keys).
+#[tokio::test]
+async fn a_publisher_builds_only_on_states_its_root_vouches_for() {
+    let registry = Registry::start(Auth::None);
+    let store =
+        RegistryStore::new(&registry.addr, "pinned/repo", RegistryConfig::default()).unwrap();
+    let keys = keyring();
+    let created = publish::init(
+        &store,
+        publish::top_level_keys(&keys).unwrap(),
+        Expiries::default(),
+        &fast(),
+    )
+    .await
+    .unwrap();
+    let pinned = PublishOptions {
+        trusted_root: created.first_root.clone(),
+        ..fast()
+    };
+    publish::publish(&store, &[add("legit", 1)], &keys, &pinned)
+        .await
+        .unwrap();
+
+    // The intruder's own repository under the same tag.
+    let intruder = keyring();
+    let theirs =
+        tuf_oci::repository::RepositoryBuilder::new(publish::top_level_keys(&intruder).unwrap())
+            .add_target_file("targets", "evil", target(666))
+            .build()
+            .await
+            .unwrap();
+    let files = theirs.metadata_files().into_iter().collect();
+    tuf_oci::oci::push_commit(
+        &store,
+        &tuf_oci::oci::build_commit(&files).unwrap(),
+        "tuf-commit",
+    )
+    .await
+    .unwrap();
+
+    let err = publish::publish(&store, &[add("next", 2)], &keys, &pinned)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("does not verify from the pinned root"),
+        "{err}"
+    );
+    let now = RepoState::load(&store, "tuf-commit")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        now.targets["targets"].signed.targets.contains_key("evil"),
+        "the intruder's state is left as found"
+    );
+    assert!(
+        !now.targets["targets"].signed.targets.contains_key("next"),
+        "nothing was built on it"
+    );
+}
+
 /// The commands on the image-layout default: sign (creating the
 /// repository), list, delegate, add to the delegated role, remove, status;
 /// the client finds the target in the delegated role.

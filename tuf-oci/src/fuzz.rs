@@ -51,8 +51,9 @@ fn exercise(bytes: &[u8]) {
     let repo = repository();
     let root = &repo.root().signed;
     if let Ok(md) = Metadata::<Root>::from_slice(bytes) {
-        let _ = root.verify_new_root(&md);
         let _ = TrustedSet::new(bytes, Utc::now());
+        let mut set = TrustedSet::new(&repo.root().to_bytes(), Utc::now()).unwrap();
+        let _ = (md.signed.version, set.update_root(bytes));
     }
     if let Ok(md) = Metadata::<Timestamp>::from_slice(bytes) {
         let _ = root.verify_role(crate::metadata::RoleType::Timestamp, &md);

@@ -86,9 +86,12 @@ fn open_store(reference: &RepositoryRef) -> anyhow::Result<AnyStore> {
     Ok(AnyStore::open(reference, RegistryConfig::default())?)
 }
 
-fn options(reference: &RepositoryRef) -> PublishOptions {
+/// Publishing options; the pinned root is `KEYDIR/root.json` when there is
+/// one (written by `init`), so the publisher builds only on states it trusts.
+fn options(args: &RepoArgs, reference: &RepositoryRef) -> PublishOptions {
     PublishOptions {
         tag: reference.tag().to_owned(),
+        trusted_root: std::fs::read(args.key_dir(reference).join("root.json")).ok(),
         ..PublishOptions::default()
     }
 }
@@ -129,20 +132,19 @@ async fn init_repository(
         store,
         publish::top_level_keys(&keys)?,
         Expiries::default(),
-        &options(reference),
+        &options(args, reference),
     )
     .await?;
     println!("created TUF repository {reference} ({})", published.commit);
     for file in generated {
         println!("  new key: {}", file.display());
     }
-    // The first root is what verifiers pin: keep a copy beside the keys.
-    let state = RepoState::load(store, reference.tag())
-        .await?
-        .context("the new repository is not there")?;
+    // The first root, as signed here, is what verifiers and later publishes
+    // pin: keep a copy beside the keys.
+    let root = published.first_root.context("init returns the new root")?;
     let root_file = dir.join("root.json");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(&root_file, &state.roots[0])?;
+    std::fs::write(&root_file, root)?;
     println!("  trusted root for verifiers: {}", root_file.display());
     Ok(())
 }
@@ -239,7 +241,7 @@ async fn commit(
         return Ok(());
     }
     let keys = args.keyring(reference).await?;
-    let published = publish::publish(store, changes, &keys, &options(reference)).await?;
+    let published = publish::publish(store, changes, &keys, &options(args, reference)).await?;
     let rebased = if published.attempts > 1 {
         format!(", after {} attempts", published.attempts)
     } else {
@@ -401,7 +403,7 @@ pub async fn delegate(args: RepoArgs, command: DelegateCommand) -> anyhow::Resul
     if args.dry_run {
         return commit(&args, &reference, &store, &[change]).await;
     }
-    let published = publish::publish(&store, &[change], &keys, &options(&reference)).await?;
+    let published = publish::publish(&store, &[change], &keys, &options(&args, &reference)).await?;
     println!("committed {reference} ({})", published.commit);
     Ok(())
 }

@@ -95,7 +95,7 @@ impl DirectoryTransport {
             },
         })?;
         let mut bytes = Vec::new();
-        file.take(max_len + 1)
+        file.take(max_len.saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(|e| TransportError::Failed {
                 what: what.clone(),

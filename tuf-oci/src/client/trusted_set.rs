@@ -73,7 +73,16 @@ impl TrustedSet {
         }
         let new = Metadata::<Root>::from_slice(bytes)?;
         self.root.signed.verify_role(RoleType::Root, &new)?;
-        let expected = self.root.signed.version + 1;
+        let expected =
+            self.root
+                .signed
+                .version
+                .checked_add(1)
+                .ok_or_else(|| Error::BadVersion {
+                    role: "root".into(),
+                    expected: u64::MAX,
+                    found: new.signed.version,
+                })?;
         if new.signed.version != expected {
             return Err(Error::BadVersion {
                 role: "root".into(),

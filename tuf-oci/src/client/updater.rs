@@ -118,7 +118,9 @@ impl<T: Transport> Updater<T> {
 
     async fn load_root(&mut self) -> Result<(), Error> {
         let start = self.trusted.root().signed.version;
-        for version in start + 1..=start + self.config.max_root_rotations {
+        for version in
+            start.saturating_add(1)..=start.saturating_add(self.config.max_root_rotations)
+        {
             let request = MetadataRequest {
                 role: "root",
                 version: Some(version),

@@ -167,6 +167,8 @@ impl<T> Metadata<T> {
     ) -> Result<(), Error> {
         let authorised: BTreeSet<&str> = keyids.iter().map(KeyId::as_str).collect();
         let mut counted: BTreeSet<&str> = BTreeSet::new();
+        // The same public key listed under two key IDs counts once.
+        let mut counted_keys: BTreeSet<&str> = BTreeSet::new();
         let mut rejected = Vec::new();
         for signature in &self.signatures {
             let id = signature.keyid.as_str();
@@ -193,6 +195,11 @@ impl<T> Metadata<T> {
                 public.verify(&self.canonical_signed, &sig)
             });
             match outcome {
+                Ok(()) if !counted_keys.insert(key.keyval.public.as_str()) => {
+                    rejected.push(format!(
+                        "key {short}: same public key as another counted key"
+                    ));
+                }
                 Ok(()) => {
                     counted.insert(id);
                 }

@@ -89,24 +89,6 @@ impl Root {
         })?;
         metadata.verify_threshold(&self.keys, &keys.keyids, keys.threshold)
     }
-
-    /// Verify a new root (version N+1): signed by a threshold of this root's
-    /// root keys and of its own.
-    pub fn verify_new_root(&self, new: &Metadata<Root>) -> Result<(), Error> {
-        self.verify_role(RoleType::Root, new)?;
-        new.signed.verify_role(RoleType::Root, new)?;
-        if new.signed.version != self.version + 1 {
-            return Err(Error::new(
-                "root",
-                ErrorKind::Invalid(format!(
-                    "version is {}, expected {}",
-                    new.signed.version,
-                    self.version + 1
-                )),
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// Rules for a role's key list: threshold at least 1, no key listed twice.

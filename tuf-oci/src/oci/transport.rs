@@ -120,12 +120,18 @@ impl<S: Store> OciTransport<S> {
         Ok(commit)
     }
 
+    /// A blob trusted metadata or the commit names: its absence is a
+    /// failure, not the "not found" that ends a root chain.
     async fn blob(&self, digest: &Digest, max_len: u64) -> Result<Vec<u8>, TransportError> {
         let what = format!("{}@{digest}", self.store.location());
-        self.store
-            .get_blob(digest, max_len)
-            .await
-            .map_err(|e| store_error(&what, e))
+        match self.store.get_blob(digest, max_len).await {
+            Err(StoreError::NotFound(_)) => Err(TransportError::Failed {
+                what,
+                reason: "named by the commit or trusted metadata, but missing from the store"
+                    .into(),
+            }),
+            other => other.map_err(|e| store_error(&what, e)),
+        }
     }
 
     /// Find a delegated role's file in the delegation manifests (for

@@ -214,21 +214,26 @@ pub async fn apply(
         }
     }
 
-    let mut files = BTreeMap::new();
-    for (i, bytes) in base.roots.iter().enumerate() {
-        files.insert(
-            metadata_file_name("root", Some(i as u64 + 1)),
-            bytes.clone(),
-        );
-    }
+    // Root files as loaded, named by their own version.
+    let mut files: BTreeMap<String, Vec<u8>> = base
+        .files()
+        .iter()
+        .filter(|(n, _)| n.ends_with(".root.json"))
+        .map(|(n, b)| (n.clone(), b.clone()))
+        .collect();
     let mut meta = BTreeMap::new();
     for (name, mut role) in roles {
         let bytes = if changed.contains(&name) {
-            role.version += 1;
+            role.version = next_version(&name, role.version)?;
             role.expires = expiry(now, validity.targets);
             sign(&name, role.clone(), keys).await?
         } else {
-            base.targets[&name].to_bytes()
+            base.files()
+                .get(&metadata_file_name(&name, Some(role.version)))
+                .cloned()
+                .ok_or_else(|| {
+                    PublishError::State(format!("the base state has no file for role {name:?}"))
+                })?
         };
         meta.insert(
             format!("{name}.json"),
@@ -237,12 +242,12 @@ pub async fn apply(
         files.insert(metadata_file_name(&name, Some(role.version)), bytes);
     }
     let mut snapshot: Snapshot = base.snapshot.signed.clone();
-    snapshot.version += 1;
+    snapshot.version = next_version("snapshot", snapshot.version)?;
     snapshot.expires = expiry(now, validity.snapshot);
     snapshot.meta = meta;
     let snapshot_bytes = sign("snapshot", snapshot.clone(), keys).await?;
     let mut timestamp: Timestamp = base.timestamp.signed.clone();
-    timestamp.version += 1;
+    timestamp.version = next_version("timestamp", timestamp.version)?;
     timestamp.expires = expiry(now, validity.timestamp);
     timestamp.meta = [(
         "snapshot.json".to_owned(),
@@ -256,6 +261,13 @@ pub async fn apply(
     );
     files.insert("timestamp.json".to_owned(), timestamp_bytes);
     Ok(files)
+}
+
+/// The version after `version`, for `role`.
+fn next_version(role: &str, version: u64) -> Result<u64, PublishError> {
+    version
+        .checked_add(1)
+        .ok_or_else(|| PublishError::State(format!("{role} is at the largest version there is")))
 }
 
 /// Sign `signed` as `role` with the keyring's keys for it (whether they

@@ -55,6 +55,12 @@ pub enum PublishError {
     /// was published.
     #[error("the new state would not verify, so nothing was published: {0}")]
     WouldNotVerify(String),
+    /// The current state does not verify from the publisher's pinned root:
+    /// someone without the keys changed it. Nothing is built on it.
+    #[error(
+        "the repository's current state does not verify from the pinned root, so nothing was built on it: {0}"
+    )]
+    UntrustedBase(String),
     /// The repository is not in the state the operation needs.
     #[error("{0}")]
     State(String),
@@ -80,6 +86,11 @@ pub struct PublishOptions {
     pub attempts: u32,
     /// Expiry of re-signed metadata.
     pub validity: Validity,
+    /// The root this publisher trusts (its pin): the base state it builds
+    /// on, and every new state, are verified from it. Without one they are
+    /// verified from the repository's own first root, which only proves
+    /// consistency, not authenticity.
+    pub trusted_root: Option<Vec<u8>>,
 }
 
 impl Default for PublishOptions {
@@ -89,6 +100,7 @@ impl Default for PublishOptions {
             lease: LeaseOptions::default(),
             attempts: 10,
             validity: Validity::default(),
+            trusted_root: None,
         }
     }
 }
@@ -102,12 +114,17 @@ pub struct Published {
     pub base: Option<Digest>,
     /// Attempts it took (1 without contention).
     pub attempts: u32,
+    /// The root version 1 a new repository was created with (what
+    /// verifiers pin), from `init`.
+    pub first_root: Option<Vec<u8>>,
 }
 
-/// Verify a state's files as a client would, from root version 1 through
-/// every delegated role.
+/// Verify a state's files as a client would: from `trusted_root` (else the
+/// state's own `1.root.json`) through every later root and every delegated
+/// role, at time `now`.
 pub fn verify_files(
     files: &BTreeMap<String, Vec<u8>>,
+    trusted_root: Option<&[u8]>,
     now: DateTime<Utc>,
 ) -> Result<(), PublishError> {
     let would_not = |e: crate::client::Error| PublishError::WouldNotVerify(e.to_string());
@@ -116,11 +133,19 @@ pub fn verify_files(
             .get(name)
             .ok_or_else(|| PublishError::WouldNotVerify(format!("{name} is missing")))
     };
-    let mut set = TrustedSet::new(file("1.root.json")?, now).map_err(would_not)?;
-    let mut version = 2;
-    while let Some(bytes) = files.get(&format!("{version}.root.json")) {
+    let start = match trusted_root {
+        Some(root) => root,
+        None => file("1.root.json")?,
+    };
+    let mut set = TrustedSet::new(start, now).map_err(would_not)?;
+    loop {
+        let Some(next) = set.root().signed.version.checked_add(1) else {
+            break;
+        };
+        let Some(bytes) = files.get(&format!("{next}.root.json")) else {
+            break;
+        };
         set.update_root(bytes).map_err(would_not)?;
-        version += 1;
     }
     set.update_timestamp(file("timestamp.json")?)
         .map_err(would_not)?;
@@ -187,8 +212,9 @@ async fn commit_files<S: Store>(
     lease: &Lease,
     base: Option<&Digest>,
     files: &BTreeMap<String, Vec<u8>>,
+    trusted_root: Option<&[u8]>,
 ) -> Result<Option<Digest>, PublishError> {
-    verify_files(files, Utc::now())?;
+    verify_files(files, trusted_root, Utc::now())?;
     let objects = build_commit(files)?;
     let digest = push_objects(store, &objects).await?;
     lease.check(store).await?;
@@ -230,11 +256,13 @@ pub async fn init<S: Store>(
             .build()
             .await?;
         let files = repo.metadata_files().into_iter().collect();
-        match commit_files(store, &options.tag, &lease, None, &files).await? {
+        let first_root = repo.root_history[0].to_bytes();
+        match commit_files(store, &options.tag, &lease, None, &files, Some(&first_root)).await? {
             Some(commit) => Ok(Published {
                 commit,
                 base: None,
                 attempts: 1,
+                first_root: Some(first_root),
             }),
             None => Err(PublishError::Conflict(1)),
         }
@@ -263,14 +291,28 @@ pub async fn publish<S: Store>(
                     options.tag
                 ))
             })?;
+            // Build only on a state the pinned root vouches for (signatures
+            // and versions; an expired state can still be repaired).
+            if let Some(root) = &options.trusted_root {
+                verify_files(base.files(), Some(root), DateTime::UNIX_EPOCH)
+                    .map_err(|e| PublishError::UntrustedBase(e.to_string()))?;
+            }
             let files = apply(&base, changes, keys, options.validity, Utc::now()).await?;
-            if let Some(commit) =
-                commit_files(store, &options.tag, &lease, Some(&base.commit), &files).await?
+            if let Some(commit) = commit_files(
+                store,
+                &options.tag,
+                &lease,
+                Some(&base.commit),
+                &files,
+                options.trusted_root.as_deref(),
+            )
+            .await?
             {
                 return Ok(Published {
                     commit,
                     base: Some(base.commit),
                     attempts: attempt,
+                    first_root: None,
                 });
             }
             tracing::info!(attempt, "another publisher committed first: rebasing");

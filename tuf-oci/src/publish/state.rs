@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use oci_spec::image::Digest;
 
 use super::PublishError;
-use crate::metadata::{Metadata, Root, Snapshot, Targets, Timestamp};
+use crate::metadata::{MAX_METADATA_LEN, Metadata, Root, Snapshot, Targets, Timestamp};
 use crate::oci::{Commit, CommitIndex};
 use crate::repository::metadata_file_name;
 use crate::store::registry::MAX_MANIFEST_LEN;
@@ -26,6 +26,8 @@ pub struct RepoState {
     pub snapshot: Metadata<Snapshot>,
     /// The top-level targets role and every delegated role, by name.
     pub targets: BTreeMap<String, Metadata<Targets>>,
+    /// Every file as loaded, by name.
+    files: BTreeMap<String, Vec<u8>>,
 }
 
 /// A top-level file of `commit`.
@@ -38,7 +40,7 @@ async fn read<S: Store>(
     let d = commit
         .file(name)
         .ok_or_else(|| PublishError::State(format!("{location}: no {name}")))?;
-    Ok(store.get_blob(d.digest(), u64::MAX).await?)
+    Ok(store.get_blob(d.digest(), MAX_METADATA_LEN as u64).await?)
 }
 
 impl RepoState {
@@ -61,43 +63,35 @@ impl RepoState {
             )
             .await?;
         let commit = Commit::new(&location, index, top.bytes)?;
+        let mut files = BTreeMap::new();
         let mut roots = Vec::new();
         for v in commit.root_versions() {
-            roots.push(
-                read(
-                    store,
-                    &commit,
-                    &location,
-                    &metadata_file_name("root", Some(v)),
-                )
-                .await?,
-            );
+            let name = metadata_file_name("root", Some(v));
+            let bytes = read(store, &commit, &location, &name).await?;
+            files.insert(name, bytes.clone());
+            roots.push(bytes);
         }
-        let root = Metadata::<Root>::from_slice(
-            roots
-                .last()
-                .ok_or_else(|| PublishError::State("no root".into()))?,
-        )?;
-        let timestamp = Metadata::<Timestamp>::from_slice(
-            &read(store, &commit, &location, "timestamp.json").await?,
-        )?;
+        let root = Metadata::<Root>::from_slice(roots.last().ok_or_else(|| {
+            PublishError::State(format!("{location}: the commit lists no root"))
+        })?)?;
+        let timestamp_bytes = read(store, &commit, &location, "timestamp.json").await?;
+        let timestamp = Metadata::<Timestamp>::from_slice(&timestamp_bytes)?;
+        files.insert("timestamp.json".into(), timestamp_bytes);
         let snapshot_version = timestamp
             .signed
             .snapshot_meta()
             .map(|m| m.version)
-            .unwrap_or(0);
-        let snapshot = Metadata::<Snapshot>::from_slice(
-            &read(
-                store,
-                &commit,
-                &location,
-                &metadata_file_name("snapshot", Some(snapshot_version)),
-            )
-            .await?,
-        )?;
+            .ok_or_else(|| {
+                PublishError::State(format!("{location}: the timestamp names no snapshot"))
+            })?;
+        let snapshot_name = metadata_file_name("snapshot", Some(snapshot_version));
+        let snapshot_bytes = read(store, &commit, &location, &snapshot_name).await?;
+        let snapshot = Metadata::<Snapshot>::from_slice(&snapshot_bytes)?;
+        files.insert(snapshot_name, snapshot_bytes);
         let mut targets = BTreeMap::new();
         for (name, meta) in &snapshot.signed.meta {
             let role = name.strip_suffix(".json").unwrap_or(name);
+            let file_name = metadata_file_name(role, Some(meta.version));
             let hash = meta
                 .hashes
                 .as_ref()
@@ -107,22 +101,15 @@ impl RepoState {
                     let digest: Digest = format!("sha256:{hex}").parse().map_err(|_| {
                         PublishError::State(format!("{location}: bad sha256 for {name}"))
                     })?;
-                    store.get_blob(&digest, u64::MAX).await?
+                    store.get_blob(&digest, MAX_METADATA_LEN as u64).await?
                 }
-                None => {
-                    read(
-                        store,
-                        &commit,
-                        &location,
-                        &metadata_file_name(role, Some(meta.version)),
-                    )
-                    .await?
-                }
+                None => read(store, &commit, &location, &file_name).await?,
             };
             targets.insert(
                 role.to_owned(),
                 Metadata::<Targets>::from_slice_as(&bytes, role)?,
             );
+            files.insert(file_name, bytes);
         }
         Ok(Some(Self {
             commit: commit.index.digest.clone(),
@@ -131,7 +118,14 @@ impl RepoState {
             timestamp,
             snapshot,
             targets,
+            files,
         }))
+    }
+
+    /// Every file of the state by name, exactly as loaded (root files named
+    /// by their own version).
+    pub fn files(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.files
     }
 
     /// Every target, with the role that lists it.

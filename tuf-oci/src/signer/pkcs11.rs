@@ -104,9 +104,27 @@ fn session(uri: &Pkcs11Uri) -> Result<Session, Error> {
             )
         })?,
     };
+    // Login is per token and process: once logged in, the token accepts any
+    // later login. Remember the PIN that logged in (hashed) and hold every
+    // later one to it, so a wrong PIN never rides on an earlier login.
+    static LOGGED_IN: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
+    let token_key = format!("{}\0{}", path.display(), slot.id());
+    let pin_hash = HashAlgorithm::Sha256.digest(pin.as_bytes());
+    let mut logged_in = LOGGED_IN
+        .get_or_init(Default::default)
+        .lock()
+        .expect("PKCS#11 login table");
     match session.login(UserType::User, Some(&AuthPin::new(pin.into()))) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
-        Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
+        Ok(()) => {
+            logged_in.insert(token_key, pin_hash);
+            Ok(session)
+        }
+        Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _))
+            if logged_in.get(&token_key) == Some(&pin_hash) =>
+        {
+            Ok(session)
+        }
+        Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn | RvError::PinIncorrect, _)) => {
             Err(Error::Pkcs11("login refused: wrong PIN".into()))
         }
         Err(e) => Err(p11("logging in")(e)),

@@ -196,15 +196,10 @@ impl RegistryStore {
                 .http
                 .request(method.clone(), url)
                 .headers(headers.clone());
-            if let Some(token) = self.tokens.get(&scope) {
-                request = request.header(AUTHORIZATION, format!("Bearer {token}"));
-            } else if self.basic.load(Ordering::Relaxed)
-                && let Some(header) = self
-                    .credentials
-                    .as_ref()
-                    .and_then(Credentials::basic_header)
-            {
-                request = request.header(AUTHORIZATION, header);
+            // Credentials go to this registry's own origin only, never to
+            // a host an upload Location or Link header points elsewhere.
+            if let Some(auth) = self.authorization(url, &scope) {
+                request = request.header(AUTHORIZATION, auth);
             }
             if let Some(body) = &body {
                 request = request.body(body.clone());
@@ -279,6 +274,24 @@ impl RegistryStore {
             }
             return Ok(response);
         }
+    }
+
+    /// The `Authorization` value for `url`: only for this registry's own
+    /// origin, never for a host an upload `Location` or `Link` points to.
+    fn authorization(&self, url: &str, scope: &str) -> Option<String> {
+        if !url.starts_with(&format!("{}/", self.base)) {
+            return None;
+        }
+        if let Some(token) = self.tokens.get(scope) {
+            return Some(format!("Bearer {token}"));
+        }
+        if self.basic.load(Ordering::Relaxed) {
+            return self
+                .credentials
+                .as_ref()
+                .and_then(Credentials::basic_header);
+        }
+        None
     }
 
     async fn back_off(&self, attempt: u32) {
