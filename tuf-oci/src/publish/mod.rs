@@ -138,13 +138,13 @@ pub fn verify_files(
         None => file("1.root.json")?,
     };
     let mut set = TrustedSet::new(start, now).map_err(would_not)?;
-    loop {
-        let Some(next) = set.root().signed.version.checked_add(1) else {
-            break;
-        };
-        let Some(bytes) = files.get(&format!("{next}.root.json")) else {
-            break;
-        };
+    while let Some(bytes) = set
+        .root()
+        .signed
+        .version
+        .checked_add(1)
+        .and_then(|next| files.get(&format!("{next}.root.json")))
+    {
         set.update_root(bytes).map_err(would_not)?;
     }
     set.update_timestamp(file("timestamp.json")?)
