@@ -13,7 +13,9 @@ use serde_json::json;
 
 use crate::metadata::{Hashes, TargetFile};
 use crate::store::registry::MAX_MANIFEST_LEN;
-use crate::store::{DEFAULT_COMMIT_TAG, Reference, RepositoryRef, Store, StoreError, is_valid_tag};
+use crate::store::{
+    DEFAULT_COMMIT_TAG, Reference, RepositoryRef, Store, StoreError, is_valid_tag, sha256_digest,
+};
 
 /// The path target names use for images of `repository`: the registry
 /// repository's name, or a layout directory's name (lowercased).
@@ -120,7 +122,13 @@ impl ImageRef {
             .await?;
         Ok(TargetFile {
             length: manifest.bytes.len() as u64,
-            hashes: Hashes([("sha256".to_owned(), manifest.digest.digest().to_owned())].into()),
+            hashes: Hashes(
+                [(
+                    "sha256".to_owned(),
+                    sha256_digest(&manifest.bytes).digest().to_owned(),
+                )]
+                .into(),
+            ),
             custom: Some(json!({"mediaType": manifest.media_type})),
             unrecognized: Default::default(),
         })

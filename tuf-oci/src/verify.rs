@@ -104,17 +104,31 @@ impl Verifier {
         let trust = crate::store::AnyStore::open(&self.repository, self.registry.clone())?;
         let transport =
             OciTransport::new(trust, self.repository.tag()).with_commit_cache(&self.cache_dir);
-        let cached = cache.load("root").ok();
-        match (&self.root, cached) {
-            (RootSource::Pinned(pinned), Some(cached)) if !grew_from(&cached, pinned) => {
-                return Err(VerifyError::RootMismatch(
-                    self.cache_dir.display().to_string(),
-                ));
+        // The cache remembers the root it started from (its pin), so a
+        // cache begun on trust-on-first-use, or from another root, is never
+        // mistaken for one that grew from the root pinned now.
+        let pin_file = self.cache_dir.join(PIN_FILE);
+        let started_from = std::fs::read_to_string(&pin_file).ok();
+        let has_root = cache.path("root").exists();
+        let start = |root: &[u8], pin: &str| -> Result<(), VerifyError> {
+            crate::client::TrustedSet::new(root, chrono::Utc::now())
+                .map_err(VerifyError::Client)?;
+            cache.store("root", root).map_err(cache_error)?;
+            crate::atomic::write_atomically(&pin_file, pin.as_bytes()).map_err(cache_error)
+        };
+        match (&self.root, has_root) {
+            (RootSource::Pinned(pinned), true) => {
+                if started_from.as_deref() != Some(crate::crypto::hash::sha256_hex(pinned).as_str())
+                {
+                    return Err(VerifyError::RootMismatch(
+                        self.cache_dir.display().to_string(),
+                    ));
+                }
             }
-            (RootSource::Pinned(pinned), None) => {
-                cache.store("root", pinned).map_err(cache_error)?
+            (RootSource::Pinned(pinned), false) => {
+                start(pinned, &crate::crypto::hash::sha256_hex(pinned))?
             }
-            (RootSource::TrustOnFirstUse, None) => {
+            (RootSource::TrustOnFirstUse, false) => {
                 let request = MetadataRequest {
                     role: "root",
                     version: Some(1),
@@ -125,13 +139,24 @@ impl Verifier {
                     .fetch_metadata(&request)
                     .await
                     .map_err(|e| VerifyError::Client(e.into()))?;
+                let version =
+                    crate::metadata::Metadata::<crate::metadata::Root>::from_slice(&first)
+                        .map_err(|e| VerifyError::Client(e.into()))?
+                        .signed
+                        .version;
+                if version != 1 {
+                    return Err(VerifyError::Cache(format!(
+                        "1.root.json of {} has version {version}",
+                        self.repository
+                    )));
+                }
                 tracing::warn!(repository = %self.repository, "trusting the repository's root on first use");
-                cache.store("root", &first).map_err(cache_error)?;
+                start(&first, "trust-on-first-use")?;
             }
-            (RootSource::Cached, None) => {
+            (RootSource::Cached, false) => {
                 return Err(VerifyError::NoRoot(self.repository.to_string()));
             }
-            (_, Some(_)) => {}
+            (RootSource::TrustOnFirstUse | RootSource::Cached, true) => {}
         }
         let mut updater = Updater::new(
             &self.cache_dir,
@@ -145,14 +170,9 @@ impl Verifier {
     }
 }
 
-/// Whether a trust cache whose root is `cached` grew from `pinned`: the same
-/// root, or a later version (reached by verified rotations).
-fn grew_from(cached: &[u8], pinned: &[u8]) -> bool {
-    let version = |b: &[u8]| {
-        crate::metadata::Metadata::<crate::metadata::Root>::from_slice(b).map(|m| m.signed.version)
-    };
-    cached == pinned || matches!((version(cached), version(pinned)), (Ok(c), Ok(p)) if c > p)
-}
+/// The file in a trust cache naming the root it started from: the pinned
+/// root's sha256, or `trust-on-first-use`.
+const PIN_FILE: &str = "pinned-root";
 
 /// Verify `image` (served by `images`) against the TUF repository the
 /// updater reads. Failures of trust (signatures, expiry, rollback, a missing

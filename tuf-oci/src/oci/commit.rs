@@ -340,7 +340,9 @@ impl Commit {
                         layer.digest()
                     ))
                 })?;
-            files.insert(name.clone(), layer.clone());
+            if files.insert(name.clone(), layer.clone()).is_some() {
+                return Err(format(format!("two layers are named {name:?}")));
+            }
         }
         Ok(Self {
             index,

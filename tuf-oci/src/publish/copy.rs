@@ -32,16 +32,25 @@ pub async fn copy_repository<S: Store, D: Store>(
         .ok_or_else(|| PublishError::State(format!("{from} has no repository path")))?;
     let prefix = format!("{path}:");
     let mut images = Vec::new();
-    for (name, _, _) in state.all_targets() {
-        if let Some(tag) = name.strip_prefix(&prefix) {
-            copy_manifest(src, dst, &Reference::Tag(tag.to_owned()), Some(tag)).await?;
-            images.push(tag.to_owned());
-        }
+    // By the digests the loaded state names, not by tags that may have
+    // moved since it was read.
+    for (name, _, file) in state.all_targets() {
+        let Some(tag) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(hex) = file.hashes.get(crate::crypto::hash::HashAlgorithm::Sha256) else {
+            continue;
+        };
+        let digest = format!("sha256:{hex}")
+            .parse()
+            .map_err(|_| PublishError::State(format!("target {name:?} has an invalid sha256")))?;
+        copy_manifest(src, dst, &Reference::Digest(digest), Some(tag)).await?;
+        images.push(tag.to_owned());
     }
     let commit = copy_manifest(
         src,
         dst,
-        &Reference::Tag(from.tag().to_owned()),
+        &Reference::Digest(state.commit.clone()),
         Some(to.tag()),
     )
     .await?;

@@ -61,11 +61,13 @@ pub fn lease_tag(commit_tag: &str) -> String {
     format!("{commit_tag}.lease")
 }
 
-fn nonce() -> String {
+fn nonce() -> Result<String, PublishError> {
     use ring::rand::SecureRandom;
     let mut b = [0u8; 8];
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    hex::encode(b)
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| PublishError::State("the system random number generator failed".into()))?;
+    Ok(hex::encode(b))
 }
 
 /// The lease `tag` points at now: (digest, holder, expiry), if any.
@@ -132,7 +134,7 @@ impl Lease {
                 "annotations": {
                     "tuf-oci.lease.holder": options.holder,
                     "tuf-oci.lease.expires": expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    "tuf-oci.lease.nonce": nonce(),
+                    "tuf-oci.lease.nonce": nonce()?,
                 },
             });
             let bytes = serde_json::to_vec(&manifest).expect("a lease serializes");
@@ -141,7 +143,9 @@ impl Lease {
                 .await?;
             if seen.elapsed() > options.settle / 2 {
                 // Too slow between seeing it free and writing: another
-                // publisher may have seen it free too. Start over.
+                // publisher may have seen it free too. Withdraw ours (so it
+                // does not block anyone, us included) and start over.
+                let _ = store.delete_manifest(&digest).await;
                 continue;
             }
             tokio::time::sleep(options.settle).await;

@@ -175,7 +175,13 @@ pub fn verify_files(
             .and_then(|t| t.signed.delegations.as_ref())
             .map(|d| match (&d.roles, &d.succinct_roles) {
                 (Some(roles), _) => roles.iter().map(|r| r.name.clone()).collect(),
-                (None, Some(bins)) => bins.bin_names().collect(),
+                // Bins as snapshot lists them (bit_length may be up to 32).
+                (None, Some(bins)) => meta
+                    .keys()
+                    .filter_map(|n| n.strip_suffix(".json"))
+                    .filter(|n| bins.is_bin(n))
+                    .map(str::to_owned)
+                    .collect(),
                 _ => Vec::new(),
             })
             .unwrap_or_default();

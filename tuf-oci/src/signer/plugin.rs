@@ -94,7 +94,10 @@ impl PluginSigner {
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         let message_input = inputs.contains(&"message");
-        if !message_input && (scheme == Scheme::Ed25519 || !inputs.contains(&"digest")) {
+        // Digest input is SHA-256: only for the schemes that hash with it.
+        let digest_ok = matches!(scheme, Scheme::EcdsaP256Sha256 | Scheme::RsaPssSha256)
+            && inputs.contains(&"digest");
+        if !message_input && !digest_ok {
             return Err(fail(format!(
                 "describe-key: inputs {inputs:?} do not allow signing {} keys",
                 scheme.name()

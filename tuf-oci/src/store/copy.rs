@@ -21,7 +21,26 @@ pub fn copy_manifest<'a, S: Store, D: Store>(
     reference: &'a Reference,
     tag: Option<&'a str>,
 ) -> Pin<Box<dyn Future<Output = Result<Digest, StoreError>> + Send + 'a>> {
+    copy_at_depth(src, dst, reference, tag, 0)
+}
+
+/// Indexes nest at most this deep (an index of indexes of manifests is 2).
+const MAX_DEPTH: usize = 4;
+
+fn copy_at_depth<'a, S: Store, D: Store>(
+    src: &'a S,
+    dst: &'a D,
+    reference: &'a Reference,
+    tag: Option<&'a str>,
+    depth: usize,
+) -> Pin<Box<dyn Future<Output = Result<Digest, StoreError>> + Send + 'a>> {
     Box::pin(async move {
+        if depth > MAX_DEPTH {
+            return Err(StoreError::Invalid(format!(
+                "{}:{reference}: indexes nested too deep",
+                src.location()
+            )));
+        }
         let manifest = src.get_manifest(reference, MAX_MANIFEST_LEN).await?;
         let value: Value = serde_json::from_slice(&manifest.bytes).map_err(|e| {
             StoreError::Invalid(format!("{}:{reference}: not JSON: {e}", src.location()))
@@ -43,7 +62,14 @@ pub fn copy_manifest<'a, S: Store, D: Store>(
             .into_iter()
             .flatten()
         {
-            copy_manifest(src, dst, &Reference::Digest(digest_of(child)?), None).await?;
+            copy_at_depth(
+                src,
+                dst,
+                &Reference::Digest(digest_of(child)?),
+                None,
+                depth + 1,
+            )
+            .await?;
         }
         let blobs = value.get("config").into_iter().chain(
             value
@@ -55,7 +81,14 @@ pub fn copy_manifest<'a, S: Store, D: Store>(
         for blob in blobs {
             let digest = digest_of(blob)?;
             if !dst.has_blob(&digest).await? {
-                let bytes = src.get_blob(&digest, u64::MAX).await?;
+                // The descriptor's size bounds what is read.
+                let size = blob.get("size").and_then(Value::as_u64).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "{}:{reference}: a descriptor without a size",
+                        src.location()
+                    ))
+                })?;
+                let bytes = src.get_blob(&digest, size).await?;
                 dst.put_blob(&bytes).await?;
             }
         }
