@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::metadata::{Hashes, TargetFile};
-use crate::store::registry::MAX_MANIFEST_LEN;
+use crate::store::MAX_MANIFEST_LEN;
 use crate::store::{
     DEFAULT_COMMIT_TAG, Reference, RepositoryRef, Store, StoreError, is_valid_tag, sha256_digest,
 };

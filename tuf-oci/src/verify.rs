@@ -7,7 +7,7 @@ use crate::client::{Error as ClientError, Updater};
 use crate::crypto::hash::HashAlgorithm;
 use crate::image::ImageRef;
 use crate::oci::OciTransport;
-use crate::store::registry::MAX_MANIFEST_LEN;
+use crate::store::MAX_MANIFEST_LEN;
 use crate::store::{Reference, Store, StoreError, sha256_digest};
 
 /// The answer for one image.

@@ -283,8 +283,12 @@ fn list_dir(dir: &Path, passphrase: &Passphrase) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Create `path` with mode 0600, refusing to replace an existing file.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Create `path` (and its directory) with mode 0600, refusing to replace an
+/// existing file.
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

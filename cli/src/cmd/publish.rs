@@ -1,6 +1,6 @@
 //! The publisher's commands: `init`, `sign`, `target`, `delegate`, `status`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -123,7 +123,7 @@ async fn init_repository(
                     None
                 }
             };
-            write_private(&file, key.to_pem(secret.as_deref())?.as_bytes())?;
+            super::key::write_private(&file, key.to_pem(secret.as_deref())?.as_bytes())?;
             generated.push(file);
             keys.add(role, Arc::new(KeySigner::new(key)));
         }
@@ -146,23 +146,6 @@ async fn init_repository(
     std::fs::create_dir_all(&dir)?;
     std::fs::write(&root_file, root)?;
     println!("  trusted root for verifiers: {}", root_file.display());
-    Ok(())
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
     Ok(())
 }
 

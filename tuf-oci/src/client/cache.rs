@@ -40,6 +40,14 @@ impl MetadataCache {
         fs::read(self.path(role))
     }
 
+    /// Forget `role`'s metadata (nothing to do when there is none).
+    pub fn remove(&self, role: &str) -> io::Result<()> {
+        match fs::remove_file(self.path(role)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Store `bytes` as `role`'s metadata, atomically.
     pub fn store(&self, role: &str, bytes: &[u8]) -> io::Result<()> {
         write_atomically(&self.path(role), bytes)

@@ -76,6 +76,10 @@ impl HttpTransport {
     /// consistent snapshots are on).
     pub fn target_file_url(&self, name: &str) -> Option<String> {
         let base = self.targets_url.as_ref()?;
+        // `.` and `..` parts would climb out of the targets base URL.
+        if name.split('/').any(|part| part == "." || part == "..") {
+            return None;
+        }
         let path: Vec<String> = name
             .split('/')
             .map(|part| utf8_percent_encode(part, PATH_SEGMENT).to_string())
@@ -129,7 +133,7 @@ impl Transport for HttpTransport {
             .target_file_url(name)
             .ok_or_else(|| TransportError::Failed {
                 what: name.to_owned(),
-                reason: "no target base URL was given".into(),
+                reason: "no target base URL was given, or the name has . or .. parts".into(),
             })?;
         self.get(&url, max_len).await
     }

@@ -10,7 +10,7 @@ use super::cache::MetadataCache;
 use super::transport::{MetadataRequest, Transport, TransportError};
 use super::{Error, TrustedSet};
 use crate::atomic::write_atomically;
-use crate::metadata::{self, TargetFile};
+use crate::metadata::{self, RoleType, TargetFile};
 use crate::repository::target_file_names;
 
 /// Limits and policy of the updater.
@@ -117,6 +117,16 @@ impl<T: Transport> Updater<T> {
     }
 
     async fn load_root(&mut self) -> Result<(), Error> {
+        let keys_of = |set: &TrustedSet, role| {
+            set.root()
+                .signed
+                .role_keys(role)
+                .map(|k| (k.keyids.clone(), k.threshold))
+        };
+        let before = (
+            keys_of(&self.trusted, RoleType::Timestamp),
+            keys_of(&self.trusted, RoleType::Snapshot),
+        );
         let start = self.trusted.root().signed.version;
         for version in
             start.saturating_add(1)..=start.saturating_add(self.config.max_root_rotations)
@@ -134,6 +144,23 @@ impl<T: Transport> Updater<T> {
                 }
                 Err(TransportError::NotFound(_)) => break,
                 Err(e) => return Err(e.into()),
+            }
+        }
+        // §5.3.11: after a rotation of the timestamp or snapshot keys, the
+        // cached timestamp and snapshot no longer guard against rollback
+        // (fast-forward attack recovery): delete them.
+        let after = (
+            keys_of(&self.trusted, RoleType::Timestamp),
+            keys_of(&self.trusted, RoleType::Snapshot),
+        );
+        if before != after {
+            for role in ["timestamp", "snapshot"] {
+                self.cache.remove(role).map_err(|e| {
+                    Error::Cache(format!(
+                        "cannot delete {}: {e}",
+                        self.cache.path(role).display()
+                    ))
+                })?;
             }
         }
         self.trusted.check_root_not_expired()

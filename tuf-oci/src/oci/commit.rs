@@ -99,10 +99,8 @@ pub fn build_commit(files: &BTreeMap<String, Vec<u8>>) -> Result<CommitObjects, 
         location: "new commit".into(),
         reason,
     };
-    for required in ["timestamp.json"] {
-        if !files.contains_key(required) {
-            return Err(format(format!("{required} is missing")));
-        }
+    if !files.contains_key("timestamp.json") {
+        return Err(format("timestamp.json is missing".into()));
     }
     // Top-level files: roots by version, then timestamp, snapshot, targets.
     let mut top: Vec<(&String, &Vec<u8>)> = files.iter().filter(|(n, _)| is_top_level(n)).collect();
@@ -174,7 +172,7 @@ pub fn build_commit(files: &BTreeMap<String, Vec<u8>>) -> Result<CommitObjects, 
 
 /// Refuse an object a registry would reject (distribution's 4 MiB limit).
 fn check_size(what: &str, bytes: &[u8]) -> Result<(), OciError> {
-    let limit = crate::store::registry::MAX_MANIFEST_LEN;
+    let limit = crate::store::MAX_MANIFEST_LEN;
     if bytes.len() as u64 > limit {
         return Err(OciError::Format {
             location: "new commit".into(),

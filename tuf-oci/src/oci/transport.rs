@@ -10,7 +10,7 @@ use tokio::sync::OnceCell;
 use super::commit::{Commit, CommitIndex, OciError, inline_data};
 use crate::client::{MetadataRequest, Transport, TransportError};
 use crate::crypto::hash::HashAlgorithm;
-use crate::store::registry::MAX_MANIFEST_LEN;
+use crate::store::MAX_MANIFEST_LEN;
 use crate::store::{MEDIA_TYPE_INDEX, Reference, Store, StoreError, sha256_digest};
 
 /// Reads a TUF repository stored in an OCI store.

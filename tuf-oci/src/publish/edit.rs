@@ -189,26 +189,39 @@ pub async fn apply(
                     .find(|(_, t)| {
                         t.delegations
                             .as_ref()
-                            .and_then(|d| d.role_keys(name))
-                            .is_some()
+                            .and_then(|d| d.roles.as_ref())
+                            .is_some_and(|rs| rs.iter().any(|r| &r.name == name))
                     })
                     .map(|(r, _)| r.clone())
                     .ok_or_else(|| PublishError::State(format!("no delegated role {name:?}")))?;
                 let parent = roles.get_mut(&delegator).expect("found above");
-                if let Some(d) = parent.delegations.as_mut() {
-                    if let Some(list) = d.roles.as_mut() {
-                        list.retain(|r| &r.name != name);
-                    }
-                    let used: BTreeSet<_> = d
-                        .roles
-                        .iter()
-                        .flatten()
-                        .flat_map(|r| r.keyids.clone())
-                        .collect();
+                if let Some(d) = parent.delegations.as_mut()
+                    && let Some(list) = d.roles.as_mut()
+                {
+                    list.retain(|r| &r.name != name);
+                    let used: BTreeSet<_> = list.iter().flat_map(|r| r.keyids.clone()).collect();
                     d.keys.retain(|id, _| used.contains(id));
                 }
-                roles.remove(name);
                 changed.insert(delegator);
+                // The role goes, and every role only it led to.
+                let mut gone = vec![name.clone()];
+                while let Some(role) = gone.pop() {
+                    if let Some(removed) = roles.remove(&role) {
+                        changed.remove(&role);
+                        let children = removed
+                            .delegations
+                            .iter()
+                            .flat_map(|d| d.roles.iter().flatten().map(|r| r.name.clone()));
+                        gone.extend(children.filter(|c| {
+                            !roles.values().any(|t| {
+                                t.delegations
+                                    .as_ref()
+                                    .and_then(|d| d.role_keys(c))
+                                    .is_some()
+                            })
+                        }));
+                    }
+                }
             }
             Change::Refresh => {}
         }

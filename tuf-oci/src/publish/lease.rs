@@ -16,7 +16,7 @@ use oci_spec::image::Digest;
 use serde_json::{Value, json};
 
 use super::PublishError;
-use crate::store::registry::MAX_MANIFEST_LEN;
+use crate::store::MAX_MANIFEST_LEN;
 use crate::store::{MEDIA_TYPE_MANIFEST, Reference, Store, StoreError, sha256_digest};
 
 /// `artifactType` of a lease manifest.

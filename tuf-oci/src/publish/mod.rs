@@ -27,10 +27,10 @@ use chrono::{DateTime, Utc};
 use oci_spec::image::Digest;
 
 use crate::client::TrustedSet;
-use crate::metadata::{self, Metadata, Targets};
+use crate::metadata;
 use crate::oci::{OciError, build_commit, push_objects};
 use crate::repository::{Expiries, RepositoryBuilder, RoleKeyring, TopLevelKeys};
-use crate::store::registry::MAX_MANIFEST_LEN;
+use crate::store::MAX_MANIFEST_LEN;
 use crate::store::{MEDIA_TYPE_INDEX, Reference, Store, StoreError};
 
 /// Why a publish did not happen.
@@ -49,7 +49,7 @@ pub enum PublishError {
     #[error(transparent)]
     Signer(#[from] crate::signer::Error),
     /// No key is available for a role that has to be signed.
-    #[error("no key for role {0:?}: give it with --key {0}=REF or put it in the key directory")]
+    #[error("no key for role {0:?} in the keyring")]
     MissingKey(String),
     /// The new state would not verify (a threshold not met, say): nothing
     /// was published.
@@ -349,11 +349,4 @@ pub fn top_level_keys(keys: &Keyring) -> Result<TopLevelKeys, PublishError> {
         snapshot: ring("snapshot")?,
         timestamp: ring("timestamp")?,
     })
-}
-
-/// A role's targets as trusted metadata lists them (for `target list`).
-pub fn role_targets(
-    md: &Metadata<Targets>,
-) -> impl Iterator<Item = (&String, &metadata::TargetFile)> {
-    md.signed.targets.iter()
 }

@@ -8,7 +8,7 @@ use super::PublishError;
 use crate::metadata::{MAX_METADATA_LEN, Metadata, Root, Snapshot, Targets, Timestamp};
 use crate::oci::{Commit, CommitIndex};
 use crate::repository::metadata_file_name;
-use crate::store::registry::MAX_MANIFEST_LEN;
+use crate::store::MAX_MANIFEST_LEN;
 use crate::store::{Reference, Store, StoreError};
 
 /// Every file of one committed state, parsed.

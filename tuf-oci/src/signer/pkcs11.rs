@@ -174,10 +174,15 @@ fn one(
 }
 
 /// Unwrap a DER OCTET STRING around an EC point, if the token added one.
+/// Raw points are 32 bytes (Ed25519) or 65 (uncompressed P-256); anything
+/// else that parses as an OCTET STRING around one of those is unwrapped.
 fn ec_point(raw: &[u8]) -> &[u8] {
     match raw {
-        [0x04, len, rest @ ..] if usize::from(*len) == rest.len() && rest.len() < 128 => rest,
-        [0x04, 0x81, len, rest @ ..] if usize::from(*len) == rest.len() => rest,
+        [0x04, len, rest @ ..]
+            if matches!(raw.len(), 34 | 67) && usize::from(*len) == rest.len() =>
+        {
+            rest
+        }
         _ => raw,
     }
 }

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use oci_spec::image::Digest;
 use serde_json::Value;
 
-use super::registry::MAX_MANIFEST_LEN;
+use super::MAX_MANIFEST_LEN;
 use super::{Reference, Store, StoreError};
 
 /// Copy the manifest `reference` names from `src` to `dst` with everything

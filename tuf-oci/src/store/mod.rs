@@ -25,6 +25,9 @@ use std::future::Future;
 
 use crate::crypto::hash::sha256_hex;
 
+/// The largest manifest a store must accept (distribution's limit: 4 MiB).
+pub const MAX_MANIFEST_LEN: u64 = 4 * 1024 * 1024;
+
 /// The media type of an OCI image manifest.
 pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// The media type of an OCI image index.

@@ -84,8 +84,6 @@ pub enum Challenge {
         service: Option<String>,
         /// The `scope` parameter, if given.
         scope: Option<String>,
-        /// The `error` parameter (`insufficient_scope`, `invalid_token`).
-        error: Option<String>,
     },
 }
 
@@ -104,7 +102,6 @@ impl Challenge {
             realm: params.get("realm")?.clone(),
             service: params.get("service").cloned(),
             scope: params.get("scope").cloned(),
-            error: params.get("error").cloned(),
         })
     }
 }
@@ -189,7 +186,6 @@ mod tests {
                 realm: "http://127.0.0.1:9/token".into(),
                 service: Some("test-registry".into()),
                 scope: Some("repository:p/r:pull,push".into()),
-                error: Some("insufficient_scope".into()),
             }
         );
         assert_eq!(Challenge::parse("Negotiate abc"), None);

@@ -41,8 +41,7 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json, \
     application/vnd.docker.distribution.manifest.list.v2+json";
 
-/// The largest manifest distribution accepts.
-pub const MAX_MANIFEST_LEN: u64 = 4 * 1024 * 1024;
+pub use super::MAX_MANIFEST_LEN;
 
 /// How to reach a registry.
 #[derive(Debug, Clone)]
