@@ -1,7 +1,8 @@
 //! `tuf-oci`: The Update Framework, native to OCI registries.
 //!
-//! This binary only parses arguments, calls the library and reports; exit
-//! status 0 is success, 1 any failure.
+//! This binary only parses arguments, calls the library and reports. Exit
+//! status: 0 success, 1 failure; `verify` and `resolve` use 0 trusted,
+//! 1 not trusted, 2 the check could not be made.
 
 mod cmd;
 

@@ -37,7 +37,7 @@ pub fn client_builder(timeouts: HttpTimeouts) -> reqwest::ClientBuilder {
 }
 
 /// Read a response body, failing past `max_len` bytes (endless-data
-/// attacks). `what` names the request in errors.
+/// attacks).
 pub async fn read_body(
     mut response: reqwest::Response,
     max_len: u64,

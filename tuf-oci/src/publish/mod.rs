@@ -331,7 +331,7 @@ pub async fn publish<S: Store>(
 }
 
 /// The keyrings of a new repository from one keyring: each top-level role's
-/// signers, threshold 1 per key.
+/// signers, with threshold 1.
 pub fn top_level_keys(keys: &Keyring) -> Result<TopLevelKeys, PublishError> {
     let ring = |role: &str| {
         let signers = keys.signers(role);
