@@ -452,6 +452,8 @@ fn publisher_commands_on_an_image_layout() {
         "team.pem",
         "--path",
         "store:*",
+        "--path",
+        "store@*",
         "--repository",
         "oci:./store",
     ]);
@@ -475,7 +477,7 @@ fn publisher_commands_on_an_image_layout() {
     assert!(listed.trim_end().ends_with("\tteam"), "{listed}");
     let status = run(&["status", "--repository", "oci:./store"]);
     assert!(
-        status.contains("team ") && status.contains("1 targets (no local key)"),
+        status.contains("team ") && status.contains("2 targets (no local key)"),
         "{status}"
     );
     assert!(

@@ -115,6 +115,38 @@ async fn sign_then_verify_and_carry_trust_to_a_registry() {
         describe(&out)
     );
 
+    // ... unless told the path target names carry (a policy's target-path).
+    let out = tuf_oci()
+        .args([
+            "verify",
+            &format!("{}/renamed/store:1.0", registry.addr),
+            "--target-path",
+            "store",
+        ])
+        .args([
+            "--repository",
+            &format!("{}/renamed/store", registry.addr),
+            "--root",
+            &root,
+        ])
+        .env("TUF_OCI_HOME", dir.path().join("renamed-verifier"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+
+    // Digest references are looked up through the alias target.
+    let digest = good.digest.to_string();
+    let out = verify_at(format!("{}/store@{digest}", registry.addr));
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("store@{digest}")),
+        "{}",
+        describe(&out)
+    );
+    let other_digest = sha256_digest(b"not signed").to_string();
+    let out = verify_at(format!("{}/store@{other_digest}", registry.addr));
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+
     // The publisher's commands on the registry store: sign an image there
     // (a dry run first: nothing committed), then verify it.
     let fresh = format!("{}/fresh/app:1.0", registry.addr);
@@ -220,6 +252,32 @@ async fn copy_to_a_mirror_and_verify_there() {
         .unwrap()
         .to_owned();
 
+    // A multi-platform index over that image: the index digest is what is
+    // trusted; its children are pinned by it.
+    let origin_store =
+        tuf_oci::store::RegistryStore::new(&origin.addr, "org/app", Default::default()).unwrap();
+    let child = origin_store
+        .get_manifest(&Reference::Tag("1.0".into()), 1 << 20)
+        .await
+        .unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": tuf_oci::store::MEDIA_TYPE_INDEX,
+        "manifests": [{"mediaType": MEDIA_TYPE_MANIFEST, "digest": child.digest.to_string(), "size": child.bytes.len(),
+                       "platform": {"architecture": "amd64", "os": "linux"}}],
+    })
+    .to_string();
+    origin_store
+        .put_manifest(
+            &Reference::Tag("multi".into()),
+            tuf_oci::store::MEDIA_TYPE_INDEX,
+            index.as_bytes(),
+        )
+        .await
+        .unwrap();
+    let out = tuf(&["sign", &format!("{}/org/app:multi", origin.addr)], &home);
+    assert!(out.status.success(), "{}", describe(&out));
+
     let out = tuf(
         &[
             "copy",
@@ -235,6 +293,24 @@ async fn copy_to_a_mirror_and_verify_there() {
     let at_mirror = format!("{}/org/app:1.0", mirror.addr);
     let verifier = dir.path().join("verifier");
     let out = tuf(&["verify", &at_mirror, "--root", &root], &verifier);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = tuf(
+        &["verify", &format!("{}/org/app:multi", mirror.addr)],
+        &verifier,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the index and its child were copied: {}",
+        describe(&out)
+    );
+    let out = tuf(
+        &[
+            "verify",
+            &format!("{}/org/app@{}", mirror.addr, child.digest),
+        ],
+        &verifier,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let out = tuf(&["resolve", &at_mirror], &verifier);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));

@@ -31,6 +31,13 @@ pub fn repository_path(repository: &RepositoryRef) -> Option<String> {
     }
 }
 
+/// The alias target that names an image by digest: `PATH@sha256:HEX`
+/// (spec §5.1). The publisher records it beside every `PATH:TAG` target, so
+/// a digest reference is looked up by name, one bin at most.
+pub fn alias_target_name(path: &str, sha256_hex: &str) -> String {
+    format!("{path}@sha256:{sha256_hex}")
+}
+
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef {
@@ -40,8 +47,8 @@ pub struct ImageRef {
     /// The repository path used in target names (`org/app`; for a layout,
     /// the directory's name).
     pub path: String,
-    /// The tag (`latest` when none was given).
-    pub tag: String,
+    /// The tag (`latest` when none was given), or the digest.
+    pub reference: Reference,
 }
 
 impl ImageRef {
@@ -62,17 +69,25 @@ impl ImageRef {
             return Ok(Self {
                 repository,
                 path,
-                tag: tag.to_owned(),
+                reference: Reference::Tag(tag.to_owned()),
             });
         }
-        if s.contains('@') {
-            return Err(invalid(
-                "sign and look up images by tag; digests are what TUF records",
-            ));
-        }
+        // NAME@sha256:HEX
+        let (s, digest) = match s.split_once('@') {
+            Some((name, digest)) => {
+                let digest: crate::store::Digest = digest
+                    .parse()
+                    .map_err(|_| invalid("the digest is not algorithm:hex"))?;
+                if digest.algorithm().as_ref() != "sha256" {
+                    return Err(invalid("digests are sha256"));
+                }
+                (name, Some(digest))
+            }
+            None => (s, None),
+        };
         // A ':' after the last '/' starts the tag.
         let (name, tag) = match s.rsplit_once(':') {
-            Some((n, t)) if !t.contains('/') => (n, t),
+            Some((n, t)) if !t.contains('/') && digest.is_none() => (n, t),
             _ => (s, "latest"),
         };
         if !is_valid_tag(tag) {
@@ -96,7 +111,10 @@ impl ImageRef {
         Ok(Self {
             repository,
             path,
-            tag: tag.to_owned(),
+            reference: match digest {
+                Some(d) => Reference::Digest(d),
+                None => Reference::Tag(tag.to_owned()),
+            },
         })
     }
 
@@ -111,14 +129,17 @@ impl ImageRef {
 
     /// The TUF target name: `PATH:TAG`.
     pub fn target_name(&self) -> String {
-        format!("{}:{}", self.path, self.tag)
+        match &self.reference {
+            Reference::Tag(tag) => format!("{}:{tag}", self.path),
+            Reference::Digest(digest) => alias_target_name(&self.path, digest.digest()),
+        }
     }
 
     /// Describe the manifest the tag names as a TUF target: its length, its
     /// sha256 (computed from the bytes), and its media type in `custom`.
     pub async fn resolve<S: Store>(&self, store: &S) -> Result<TargetFile, StoreError> {
         let manifest = store
-            .get_manifest(&Reference::Tag(self.tag.clone()), MAX_MANIFEST_LEN)
+            .get_manifest(&self.reference, MAX_MANIFEST_LEN)
             .await?;
         Ok(TargetFile {
             length: manifest.bytes.len() as u64,

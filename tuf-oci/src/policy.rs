@@ -10,6 +10,10 @@
 //!     root: /etc/tuf-oci/org-root.json             # the pinned root
 //!   - images: ["localhost:5000/dev/*"]
 //!     trust-on-first-use: true                     # explicit opt-in only
+//!   - images: ["mirror.example.com/team/org-app"]  # a renamed copy of org/app
+//!     repository: mirror.example.com/team/org-app
+//!     root: /etc/tuf-oci/org-root.json
+//!     target-path: org/app                         # the path its target names carry
 //! ```
 //!
 //! Patterns match the image's name without its tag (`REGISTRY/PATH`, or
@@ -60,6 +64,11 @@ pub struct TrustRule {
     /// Trust the repository's first root on first use (explicit opt-in).
     #[serde(default)]
     pub trust_on_first_use: bool,
+    /// The repository path target names use for these images, when a
+    /// mirror renamed the repository (`org/app` for images copied to
+    /// `mirror.example.com/team/org-app`).
+    #[serde(default)]
+    pub target_path: Option<String>,
 }
 
 impl Policy {

@@ -2,13 +2,14 @@
 //! trusted TUF metadata names for it?
 
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::client::{Error as ClientError, Updater};
 use crate::crypto::hash::HashAlgorithm;
 use crate::image::ImageRef;
 use crate::oci::OciTransport;
 use crate::store::MAX_MANIFEST_LEN;
-use crate::store::{Reference, Store, StoreError, sha256_digest};
+use crate::store::{Store, StoreError, sha256_digest};
 
 /// The answer for one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -184,7 +185,7 @@ pub async fn verify_image<S: Store, T: Store>(
 ) -> Result<Verdict, VerifyError> {
     let target = image.target_name();
     let span = tracing::info_span!("verify", %target);
-    let _enter = span.enter();
+    async {
     let not_trusted = |reason: String| {
         Ok(Verdict::NotTrusted {
             target: target.clone(),
@@ -216,14 +217,14 @@ pub async fn verify_image<S: Store, T: Store>(
     };
     // Hash the bytes served now; never trust a digest header alone.
     let served = images
-        .get_manifest(&Reference::Tag(image.tag.clone()), MAX_MANIFEST_LEN)
+        .get_manifest(&image.reference, MAX_MANIFEST_LEN)
         .await?;
     let served_digest = sha256_digest(&served.bytes);
     if info.file.verify_bytes(&served.bytes).is_err() {
         return not_trusted(format!(
             "{}:{} serves {served_digest} ({} bytes), but role {:?} trusts sha256:{trusted} ({} bytes)",
             images.location(),
-            image.tag,
+            image.reference,
             served.bytes.len(),
             info.role,
             info.file.length
@@ -234,4 +235,7 @@ pub async fn verify_image<S: Store, T: Store>(
         digest: served_digest.to_string(),
         role: info.role,
     })
+    }
+    .instrument(span)
+    .await
 }

@@ -162,7 +162,7 @@ async fn add_changes(images: &[String], role: Option<&str>) -> anyhow::Result<Ve
                     .repository
                     .to_string()
                     .trim_end_matches(&format!(":{}", image.repository.tag())),
-                image.tag
+                image.reference
             )
         })?;
         println!(
@@ -170,11 +170,7 @@ async fn add_changes(images: &[String], role: Option<&str>) -> anyhow::Result<Ve
             image.target_name(),
             file.hashes.0.get("sha256").cloned().unwrap_or_default()
         );
-        changes.push(Change::AddTarget {
-            name: image.target_name(),
-            file,
-            role: role.map(str::to_owned),
-        });
+        changes.extend(Change::add_image(&image, file, role.map(str::to_owned)));
     }
     Ok(changes)
 }

@@ -35,6 +35,10 @@ pub struct Args {
     /// Trust the repository's first root if nothing is pinned or cached.
     #[arg(long)]
     trust_on_first_use: bool,
+    /// The repository path target names use (for a mirror that renamed the
+    /// repository); default: the image's own path.
+    #[arg(long)]
+    target_path: Option<String>,
     /// Where trusted metadata is kept between runs (default
     /// `$TUF_OCI_HOME/trust/REPOSITORY`).
     #[arg(long)]
@@ -93,7 +97,7 @@ pub async fn run(args: Args, resolve: bool) -> ExitCode {
 }
 
 async fn check(args: &Args) -> anyhow::Result<(ImageRef, Verdict)> {
-    let image = ImageRef::parse(&args.image)?;
+    let mut image = ImageRef::parse(&args.image)?;
     let home = super::publish::tuf_oci_home();
     let policy_file = args
         .policy
@@ -105,6 +109,13 @@ async fn check(args: &Args) -> anyhow::Result<(ImageRef, Verdict)> {
         (Some(r), _) | (None, Some(r)) => RepositoryRef::parse(r)?,
         (None, None) => image.repository.clone(),
     };
+    if let Some(path) = args
+        .target_path
+        .clone()
+        .or_else(|| rule.and_then(|r| r.target_path.clone()))
+    {
+        image.path = path;
+    }
     let root_file = args
         .root
         .clone()

@@ -9,6 +9,7 @@
 //! request is one the workflow needs.
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use tracing::Instrument;
 
 use super::cache::encode_role;
 use super::transport::{MetadataRequest, Transport, TransportError};
@@ -89,33 +90,37 @@ impl HttpTransport {
 
     async fn get(&self, url: &str, max_len: u64) -> Result<Vec<u8>, TransportError> {
         let span = tracing::debug_span!("http_get", url);
-        let _enter = span.enter();
-        let failed = |reason: String| TransportError::Failed {
-            what: url.to_owned(),
-            reason,
-        };
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| failed(describe(&e)))?;
-        let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(TransportError::NotFound(url.to_owned()));
-        }
-        if !status.is_success() {
-            return Err(failed(format!("HTTP status {status}")));
-        }
-        let body = read_body(response, max_len).await.map_err(|e| match e {
-            BodyError::TooLarge => TransportError::TooLarge {
+        async {
+            let failed = |reason: String| TransportError::Failed {
                 what: url.to_owned(),
-                limit: max_len,
-            },
-            BodyError::Failed(reason) => failed(reason),
-        })?;
-        tracing::debug!(bytes = body.len(), "fetched");
-        Ok(body)
+                reason,
+            };
+            let response = self
+                .client
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| failed(describe(&e)))?;
+            let status = response.status();
+            if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::FORBIDDEN
+            {
+                return Err(TransportError::NotFound(url.to_owned()));
+            }
+            if !status.is_success() {
+                return Err(failed(format!("HTTP status {status}")));
+            }
+            let body = read_body(response, max_len).await.map_err(|e| match e {
+                BodyError::TooLarge => TransportError::TooLarge {
+                    what: url.to_owned(),
+                    limit: max_len,
+                },
+                BodyError::Failed(reason) => failed(reason),
+            })?;
+            tracing::debug!(bytes = body.len(), "fetched");
+            Ok(body)
+        }
+        .instrument(span)
+        .await
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 
@@ -107,13 +108,16 @@ impl<T: Transport> Updater<T> {
     /// Update root, timestamp, snapshot and top-level targets (§5.3–5.6).
     pub async fn refresh(&mut self) -> Result<(), Error> {
         let span = tracing::info_span!("refresh");
-        let _enter = span.enter();
-        self.load_root().await?;
-        self.load_timestamp().await?;
-        self.load_snapshot().await?;
-        self.load_targets("targets", "root").await?;
-        self.refreshed = true;
-        Ok(())
+        async {
+            self.load_root().await?;
+            self.load_timestamp().await?;
+            self.load_snapshot().await?;
+            self.load_targets("targets", "root").await?;
+            self.refreshed = true;
+            Ok(())
+        }
+        .instrument(span)
+        .await
     }
 
     async fn load_root(&mut self) -> Result<(), Error> {

@@ -1,6 +1,7 @@
 //! Building, parsing and pushing commit objects.
 
 use std::collections::BTreeMap;
+use tracing::Instrument;
 
 use base64::Engine;
 use oci_spec::image::{Descriptor, Digest, MediaType};
@@ -214,24 +215,27 @@ pub async fn push_objects<S: Store>(
     objects: &CommitObjects,
 ) -> Result<Digest, OciError> {
     let span = tracing::info_span!("push_objects", store = %store.location());
-    let _enter = span.enter();
-    for blob in &objects.blobs {
-        store.put_blob(blob).await?;
-    }
-    for m in &objects.manifests {
+    async {
+        for blob in &objects.blobs {
+            store.put_blob(blob).await?;
+        }
+        for m in &objects.manifests {
+            store
+                .put_manifest(&Reference::Digest(sha256_digest(m)), MEDIA_TYPE_MANIFEST, m)
+                .await?;
+        }
+        let digest = sha256_digest(&objects.index);
         store
-            .put_manifest(&Reference::Digest(sha256_digest(m)), MEDIA_TYPE_MANIFEST, m)
+            .put_manifest(
+                &Reference::Digest(digest.clone()),
+                MEDIA_TYPE_INDEX,
+                &objects.index,
+            )
             .await?;
+        Ok(digest)
     }
-    let digest = sha256_digest(&objects.index);
-    store
-        .put_manifest(
-            &Reference::Digest(digest.clone()),
-            MEDIA_TYPE_INDEX,
-            &objects.index,
-        )
-        .await?;
-    Ok(digest)
+    .instrument(span)
+    .await
 }
 
 /// A parsed commit index: the top-level manifest and the delegation

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Keyring, PublishError, RepoState};
+use crate::crypto::hash::HashAlgorithm;
+use crate::image::{ImageRef, alias_target_name};
 use crate::metadata::{
     DelegatedRole, Delegations, Key, MetaFile, Metadata, Role, Snapshot, TargetFile, Targets,
     Timestamp,
@@ -52,6 +54,26 @@ pub enum Change {
     },
     /// Re-sign snapshot and timestamp only (new expiry).
     Refresh,
+}
+
+impl Change {
+    /// The changes that sign an image: its `PATH:TAG` target and the
+    /// `PATH@sha256:HEX` alias that digest references are looked up by.
+    pub fn add_image(image: &ImageRef, file: TargetFile, role: Option<String>) -> Vec<Change> {
+        let mut changes = vec![Change::AddTarget {
+            name: image.target_name(),
+            file: file.clone(),
+            role: role.clone(),
+        }];
+        if let Some(hex) = file.hashes.get(HashAlgorithm::Sha256) {
+            changes.push(Change::AddTarget {
+                name: alias_target_name(&image.path, hex),
+                file: file.clone(),
+                role,
+            });
+        }
+        changes
+    }
 }
 
 /// How long re-signed metadata stays valid.
@@ -131,12 +153,35 @@ pub async fn apply(
                     .find(|(_, t)| t.targets.contains_key(name))
                     .map(|(r, _)| r.clone())
                     .ok_or_else(|| PublishError::State(format!("no target {name:?}")))?;
-                roles
+                let removed = roles
                     .get_mut(&role)
                     .expect("found above")
                     .targets
                     .remove(name);
                 changed.insert(role);
+                // The digest alias goes with the last tag naming that digest.
+                let image = name.rsplit_once(':').filter(|(p, _)| !p.contains('@'));
+                let digest = removed
+                    .as_ref()
+                    .and_then(|f| f.hashes.get(HashAlgorithm::Sha256))
+                    .map(str::to_owned);
+                if let (Some((path, _)), Some(digest)) = (image, digest) {
+                    let prefix = format!("{path}:");
+                    let still_named =
+                        roles.values().flat_map(|t| t.targets.iter()).any(|(n, f)| {
+                            n.starts_with(&prefix)
+                                && f.hashes.get(HashAlgorithm::Sha256) == Some(digest.as_str())
+                        });
+                    let alias = alias_target_name(path, &digest);
+                    if !still_named
+                        && let Some((r, t)) = roles
+                            .iter_mut()
+                            .find(|(_, t)| t.targets.contains_key(&alias))
+                    {
+                        t.targets.remove(&alias);
+                        changed.insert(r.clone());
+                    }
+                }
             }
             Change::AddDelegation {
                 delegator,

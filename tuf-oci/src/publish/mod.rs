@@ -22,6 +22,7 @@ pub use lease::{ARTIFACT_TYPE_LEASE, Lease, LeaseOptions, lease_tag};
 pub use state::RepoState;
 
 use std::collections::BTreeMap;
+use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 use oci_spec::image::Digest;
@@ -286,48 +287,51 @@ pub async fn publish<S: Store>(
     options: &PublishOptions,
 ) -> Result<Published, PublishError> {
     let span = tracing::info_span!("publish", store = %store.location(), tag = %options.tag);
-    let _enter = span.enter();
-    let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
-    let result = async {
-        for attempt in 1..=options.attempts {
-            let base = RepoState::load(store, &options.tag).await?.ok_or_else(|| {
+    async {
+        let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
+        let result = async {
+            for attempt in 1..=options.attempts {
+                let base = RepoState::load(store, &options.tag).await?.ok_or_else(|| {
                 PublishError::State(format!(
                     "{}:{} holds no TUF repository: run `tuf-oci init` (or `tuf-oci sign`) first",
                     store.location(),
                     options.tag
                 ))
             })?;
-            // Build only on a state the pinned root vouches for (signatures
-            // and versions; an expired state can still be repaired).
-            if let Some(root) = &options.trusted_root {
-                verify_files(base.files(), Some(root), DateTime::UNIX_EPOCH)
-                    .map_err(|e| PublishError::UntrustedBase(e.to_string()))?;
+                // Build only on a state the pinned root vouches for (signatures
+                // and versions; an expired state can still be repaired).
+                if let Some(root) = &options.trusted_root {
+                    verify_files(base.files(), Some(root), DateTime::UNIX_EPOCH)
+                        .map_err(|e| PublishError::UntrustedBase(e.to_string()))?;
+                }
+                let files = apply(&base, changes, keys, options.validity, Utc::now()).await?;
+                if let Some(commit) = commit_files(
+                    store,
+                    &options.tag,
+                    &lease,
+                    Some(&base.commit),
+                    &files,
+                    options.trusted_root.as_deref(),
+                )
+                .await?
+                {
+                    return Ok(Published {
+                        commit,
+                        base: Some(base.commit),
+                        attempts: attempt,
+                        first_root: None,
+                    });
+                }
+                tracing::info!(attempt, "another publisher committed first: rebasing");
             }
-            let files = apply(&base, changes, keys, options.validity, Utc::now()).await?;
-            if let Some(commit) = commit_files(
-                store,
-                &options.tag,
-                &lease,
-                Some(&base.commit),
-                &files,
-                options.trusted_root.as_deref(),
-            )
-            .await?
-            {
-                return Ok(Published {
-                    commit,
-                    base: Some(base.commit),
-                    attempts: attempt,
-                    first_root: None,
-                });
-            }
-            tracing::info!(attempt, "another publisher committed first: rebasing");
+            Err(PublishError::Conflict(options.attempts))
         }
-        Err(PublishError::Conflict(options.attempts))
+        .await;
+        lease.release(store).await;
+        result
     }
-    .await;
-    lease.release(store).await;
-    result
+    .instrument(span)
+    .await
 }
 
 /// The keyrings of a new repository from one keyring: each top-level role's

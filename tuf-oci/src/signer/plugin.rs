@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
+use tracing::Instrument;
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -155,56 +156,59 @@ async fn call(
     timeout: Duration,
 ) -> Result<Value, Error> {
     let span = tracing::debug_span!("signer_plugin", plugin = name, command);
-    let _enter = span.enter();
-    let fail = |reason: String| Error::Plugin {
-        plugin: name.to_owned(),
-        reason,
-    };
-    request["protocolVersion"] = json!(PROTOCOL_VERSION);
-    let mut child = tokio::process::Command::new(path)
-        .arg(command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| fail(format!("cannot run {}: {e}", path.display())))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A plugin that does not read its input is answered by its exit.
-        let _ = stdin.write_all(request.to_string().as_bytes()).await;
-    }
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(output)) => output,
-        Ok(Err(e)) => return Err(fail(format!("{command}: {e}"))),
-        Err(_) => {
+    async {
+        let fail = |reason: String| Error::Plugin {
+            plugin: name.to_owned(),
+            reason,
+        };
+        request["protocolVersion"] = json!(PROTOCOL_VERSION);
+        let mut child = tokio::process::Command::new(path)
+            .arg(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| fail(format!("cannot run {}: {e}", path.display())))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            // A plugin that does not read its input is answered by its exit.
+            let _ = stdin.write_all(request.to_string().as_bytes()).await;
+        }
+        let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(Ok(output)) => output,
+            Ok(Err(e)) => return Err(fail(format!("{command}: {e}"))),
+            Err(_) => {
+                return Err(fail(format!(
+                    "{command}: no answer within {} s (killed)",
+                    timeout.as_secs()
+                )));
+            }
+        };
+        if output.stdout.len() > MAX_OUTPUT {
             return Err(fail(format!(
-                "{command}: no answer within {} s (killed)",
-                timeout.as_secs()
+                "{command}: more than {MAX_OUTPUT} bytes of output"
             )));
         }
-    };
-    if output.stdout.len() > MAX_OUTPUT {
-        return Err(fail(format!(
-            "{command}: more than {MAX_OUTPUT} bytes of output"
-        )));
+        let reply: Option<Value> = serde_json::from_slice(&output.stdout).ok();
+        if !output.status.success() {
+            let error = reply.as_ref().and_then(|r| r.get("error"));
+            let code = error
+                .and_then(|e| e.get("code"))
+                .and_then(Value::as_str)
+                .unwrap_or("ERROR");
+            let message = error
+                .and_then(|e| e.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or("no error message");
+            return Err(fail(format!(
+                "{command} failed ({}): {code}: {message}",
+                output.status
+            )));
+        }
+        reply.ok_or_else(|| fail(format!("{command}: the answer is not JSON")))
     }
-    let reply: Option<Value> = serde_json::from_slice(&output.stdout).ok();
-    if !output.status.success() {
-        let error = reply.as_ref().and_then(|r| r.get("error"));
-        let code = error
-            .and_then(|e| e.get("code"))
-            .and_then(Value::as_str)
-            .unwrap_or("ERROR");
-        let message = error
-            .and_then(|e| e.get("message"))
-            .and_then(Value::as_str)
-            .unwrap_or("no error message");
-        return Err(fail(format!(
-            "{command} failed ({}): {code}: {message}",
-            output.status
-        )));
-    }
-    reply.ok_or_else(|| fail(format!("{command}: the answer is not JSON")))
+    .instrument(span)
+    .await
 }
 
 impl Signer for PluginSigner {

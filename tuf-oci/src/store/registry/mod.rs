@@ -22,6 +22,7 @@ pub mod auth;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tracing::Instrument;
 
 use bytes::Bytes;
 use oci_spec::image::Digest;
@@ -185,7 +186,7 @@ impl RegistryStore {
         push: bool,
     ) -> Result<Response, StoreError> {
         let span = tracing::debug_span!("registry", %method, url);
-        let _enter = span.enter();
+        async {
         let mut scope = self.scope(push);
         let mut authenticated_once = false;
         let mut attempt = 0;
@@ -273,6 +274,9 @@ impl RegistryStore {
             }
             return Ok(response);
         }
+        }
+        .instrument(span)
+        .await
     }
 
     /// The `Authorization` value for `url`: only for this registry's own
@@ -313,55 +317,58 @@ impl RegistryStore {
         scope: &str,
     ) -> Result<String, StoreError> {
         let span = tracing::debug_span!("token", realm, scope);
-        let _enter = span.enter();
-        let mut query = vec![("scope", scope)];
-        if let Some(service) = service {
-            query.push(("service", service));
-        }
-        let request = match &self.credentials {
-            Some(Credentials::IdentityToken(refresh)) => {
-                let mut form = query.clone();
-                form.extend([
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", refresh.as_str()),
-                    ("client_id", "tuf-oci"),
-                ]);
-                self.http.post(realm).form(&form)
+        async {
+            let mut query = vec![("scope", scope)];
+            if let Some(service) = service {
+                query.push(("service", service));
             }
-            Some(creds @ Credentials::Basic { .. }) => {
-                let header = creds.basic_header().unwrap_or_default();
-                self.http
-                    .get(realm)
-                    .query(&query)
-                    .header(AUTHORIZATION, header)
-            }
-            None => self.http.get(realm).query(&query),
-        };
-        let response = request.send().await.map_err(|e| StoreError::Http {
-            url: realm.to_owned(),
-            reason: describe(&e),
-        })?;
-        if !response.status().is_success() {
-            return Err(self.unauthorized(&format!(
-                "token endpoint {realm} answered {}",
-                response.status()
-            )));
-        }
-        let body = read_body(response, 1024 * 1024)
-            .await
-            .map_err(|_| StoreError::Http {
+            let request = match &self.credentials {
+                Some(Credentials::IdentityToken(refresh)) => {
+                    let mut form = query.clone();
+                    form.extend([
+                        ("grant_type", "refresh_token"),
+                        ("refresh_token", refresh.as_str()),
+                        ("client_id", "tuf-oci"),
+                    ]);
+                    self.http.post(realm).form(&form)
+                }
+                Some(creds @ Credentials::Basic { .. }) => {
+                    let header = creds.basic_header().unwrap_or_default();
+                    self.http
+                        .get(realm)
+                        .query(&query)
+                        .header(AUTHORIZATION, header)
+                }
+                None => self.http.get(realm).query(&query),
+            };
+            let response = request.send().await.map_err(|e| StoreError::Http {
                 url: realm.to_owned(),
-                reason: "token response unreadable or over 1 MiB".into(),
+                reason: describe(&e),
             })?;
-        let json: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| StoreError::Invalid(format!("token endpoint {realm}: {e}")))?;
-        json.get("token")
-            .or_else(|| json.get("access_token"))
-            .and_then(|t| t.as_str())
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                StoreError::Invalid(format!("token endpoint {realm}: no token in the answer"))
-            })
+            if !response.status().is_success() {
+                return Err(self.unauthorized(&format!(
+                    "token endpoint {realm} answered {}",
+                    response.status()
+                )));
+            }
+            let body = read_body(response, 1024 * 1024)
+                .await
+                .map_err(|_| StoreError::Http {
+                    url: realm.to_owned(),
+                    reason: "token response unreadable or over 1 MiB".into(),
+                })?;
+            let json: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| StoreError::Invalid(format!("token endpoint {realm}: {e}")))?;
+            json.get("token")
+                .or_else(|| json.get("access_token"))
+                .and_then(|t| t.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    StoreError::Invalid(format!("token endpoint {realm}: no token in the answer"))
+                })
+        }
+        .instrument(span)
+        .await
     }
 
     /// A response with a status the caller did not expect, as an error.
