@@ -334,6 +334,42 @@ async fn copy_to_a_mirror_and_verify_there() {
     let out = tuf(&["verify", &at_mirror], &by_policy);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
 
+    // Pinned by root key fingerprint (what `tuf-oci key public` prints).
+    let status = tuf(
+        &[
+            "status",
+            "--repository",
+            &format!("{}/org/app", origin.addr),
+        ],
+        &home,
+    );
+    assert!(status.status.success(), "{}", describe(&status));
+    let key_dir = String::from_utf8_lossy(&status.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("keys: ").map(str::to_owned))
+        .unwrap();
+    let public = tuf(&["key", "public", &format!("{key_dir}/root.pem")], &home);
+    let root_key = String::from_utf8_lossy(&public.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = tuf(
+        &["verify", &at_mirror, "--root-key", &root_key],
+        &dir.path().join("by-key"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = tuf(
+        &["verify", &at_mirror, "--root-key", &"ab".repeat(32)],
+        &dir.path().join("wrong-key"),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not signed by the pinned root keys"),
+        "{}",
+        describe(&out)
+    );
+
     // Nothing pinned: an error, unless trust on first use is asked for.
     let fresh = dir.path().join("fresh");
     let out = tuf(&["verify", &at_mirror], &fresh);
@@ -355,6 +391,16 @@ async fn copy_to_a_mirror_and_verify_there() {
             .status
             .code(),
         Some(0)
+    );
+    let cold = proxy.requests();
+    assert_eq!(
+        cold.len(),
+        5,
+        "cold: commit index, top-level manifest, snapshot, targets, image manifest: {cold:?}"
+    );
+    assert_eq!(
+        cold.last().map(String::as_str),
+        Some("GET /v2/org/app/manifests/1.0")
     );
     proxy.clear_requests();
     assert_eq!(tuf(&["verify", &via_proxy], &warm).status.code(), Some(0));

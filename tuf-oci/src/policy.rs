@@ -61,6 +61,13 @@ pub struct TrustRule {
     /// The pinned root file.
     #[serde(default)]
     pub root: Option<PathBuf>,
+    /// Or: key IDs of root keys (as `tuf-oci key public` prints them); the
+    /// repository's first root must be signed by `root-threshold` of them.
+    #[serde(default)]
+    pub root_keys: Vec<String>,
+    /// How many of `root-keys` must have signed (default 1).
+    #[serde(default = "one")]
+    pub root_threshold: u32,
     /// Trust the repository's first root on first use (explicit opt-in).
     #[serde(default)]
     pub trust_on_first_use: bool,
@@ -86,9 +93,9 @@ impl Policy {
             if rule.images.is_empty() {
                 return Err(err(format!("trust[{i}]: images is empty")));
             }
-            if rule.root.is_none() && !rule.trust_on_first_use {
+            if rule.root.is_none() && rule.root_keys.is_empty() && !rule.trust_on_first_use {
                 return Err(err(format!(
-                    "trust[{i}]: give root (a pinned root file) or trust-on-first-use: true"
+                    "trust[{i}]: give root (a pinned root file), root-keys, or trust-on-first-use: true"
                 )));
             }
             if let Some(r) = &rule.repository {
@@ -114,6 +121,10 @@ impl Policy {
             .iter()
             .find(|r| r.images.iter().any(|p| glob(p, &name)))
     }
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `*` matches within one `/`-separated part, `**` matches anything.

@@ -52,6 +52,9 @@ pub enum VerifyError {
         "{0} already trusts another root for this repository: remove it to start over from the pinned root"
     )]
     RootMismatch(String),
+    /// The repository's first root is not the one the pin describes.
+    #[error("{0}")]
+    RootNotPinned(String),
     /// The trust cache cannot be used.
     #[error("trust cache {0}")]
     Cache(String),
@@ -65,6 +68,15 @@ pub enum RootSource {
     /// Trust the repository's root version 1 the first time (explicit
     /// opt-in; logged).
     TrustOnFirstUse,
+    /// Trust the repository's root version 1 if it is signed by `threshold`
+    /// of these root keys (key IDs as tuf-oci computes them: sha256 of the
+    /// canonical key object, as `tuf-oci key public` prints them).
+    RootKeys {
+        /// The pinned key IDs.
+        fingerprints: Vec<String>,
+        /// How many of them must have signed.
+        threshold: u32,
+    },
     /// Only what the trust cache already holds.
     Cached,
 }
@@ -96,9 +108,38 @@ impl Verifier {
         }
     }
 
+    /// The repository's `1.root.json`, which must be version 1.
+    async fn first_root<T: Store>(
+        &self,
+        transport: &OciTransport<T>,
+    ) -> Result<Vec<u8>, VerifyError> {
+        use crate::client::{MetadataRequest, Transport};
+        let request = MetadataRequest {
+            role: "root",
+            version: Some(1),
+            max_len: 512 * 1024,
+            hashes: None,
+        };
+        let first = transport
+            .fetch_metadata(&request)
+            .await
+            .map_err(|e| VerifyError::Client(e.into()))?;
+        let version = crate::metadata::Metadata::<crate::metadata::Root>::from_slice(&first)
+            .map_err(|e| VerifyError::Client(e.into()))?
+            .signed
+            .version;
+        if version != 1 {
+            return Err(VerifyError::RootNotPinned(format!(
+                "1.root.json of {} has version {version}",
+                self.repository
+            )));
+        }
+        Ok(first)
+    }
+
     /// Verify `image`.
     pub async fn verify(&self, image: &ImageRef) -> Result<Verdict, VerifyError> {
-        use crate::client::{MetadataCache, MetadataRequest, Transport, UpdaterConfig};
+        use crate::client::{MetadataCache, UpdaterConfig};
         let cache = MetadataCache::new(&self.cache_dir);
         let cache_error =
             |e: std::io::Error| VerifyError::Cache(format!("{}: {e}", self.cache_dir.display()));
@@ -130,29 +171,39 @@ impl Verifier {
                 start(pinned, &crate::crypto::hash::sha256_hex(pinned))?
             }
             (RootSource::TrustOnFirstUse, false) => {
-                let request = MetadataRequest {
-                    role: "root",
-                    version: Some(1),
-                    max_len: 512 * 1024,
-                    hashes: None,
-                };
-                let first = transport
-                    .fetch_metadata(&request)
-                    .await
-                    .map_err(|e| VerifyError::Client(e.into()))?;
-                let version =
-                    crate::metadata::Metadata::<crate::metadata::Root>::from_slice(&first)
-                        .map_err(|e| VerifyError::Client(e.into()))?
-                        .signed
-                        .version;
-                if version != 1 {
-                    return Err(VerifyError::Cache(format!(
-                        "1.root.json of {} has version {version}",
-                        self.repository
-                    )));
-                }
+                let first = self.first_root(&transport).await?;
                 tracing::warn!(repository = %self.repository, "trusting the repository's root on first use");
                 start(&first, "trust-on-first-use")?;
+            }
+            (
+                RootSource::RootKeys {
+                    fingerprints,
+                    threshold,
+                },
+                false,
+            ) => {
+                let first = self.first_root(&transport).await?;
+                signed_by_pinned_keys(&first, fingerprints, *threshold)?;
+                let mut pin: Vec<&str> = fingerprints.iter().map(String::as_str).collect();
+                pin.sort_unstable();
+                start(&first, &format!("root-keys:{threshold}:{}", pin.join(",")))?;
+            }
+            (
+                RootSource::RootKeys {
+                    fingerprints,
+                    threshold,
+                },
+                true,
+            ) => {
+                let mut pin: Vec<&str> = fingerprints.iter().map(String::as_str).collect();
+                pin.sort_unstable();
+                if started_from.as_deref()
+                    != Some(format!("root-keys:{threshold}:{}", pin.join(",")).as_str())
+                {
+                    return Err(VerifyError::RootMismatch(
+                        self.cache_dir.display().to_string(),
+                    ));
+                }
             }
             (RootSource::Cached, false) => {
                 return Err(VerifyError::NoRoot(self.repository.to_string()));
@@ -169,6 +220,34 @@ impl Verifier {
         let images = crate::store::AnyStore::open(&image.repository, self.registry.clone())?;
         verify_image(image, &images, &mut updater).await
     }
+}
+
+/// Check that `root` is signed by `threshold` of the root keys whose
+/// computed key IDs are `fingerprints` (declared IDs are not trusted here).
+fn signed_by_pinned_keys(
+    root: &[u8],
+    fingerprints: &[String],
+    threshold: u32,
+) -> Result<(), VerifyError> {
+    let md = crate::metadata::Metadata::<crate::metadata::Root>::from_slice(root)
+        .map_err(|e| VerifyError::Client(e.into()))?;
+    let root_role = md.signed.role_keys(crate::metadata::RoleType::Root);
+    let pinned: Vec<crate::metadata::KeyId> = md
+        .signed
+        .keys
+        .iter()
+        .filter(|(id, key)| {
+            fingerprints.iter().any(|f| f == key.key_id().as_str())
+                && root_role.is_some_and(|r| r.keyids.contains(id))
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    md.verify_threshold(&md.signed.keys, &pinned, threshold)
+        .map_err(|e| {
+            VerifyError::RootNotPinned(format!(
+                "the repository's first root is not signed by the pinned root keys: {e}"
+            ))
+        })
 }
 
 /// The file in a trust cache naming the root it started from: the pinned

@@ -146,6 +146,9 @@ async fn init_repository(
     std::fs::create_dir_all(&dir)?;
     std::fs::write(&root_file, root)?;
     println!("  trusted root for verifiers: {}", root_file.display());
+    for signer in keys.signers("root") {
+        println!("  root key (verify --root-key): {}", signer.key_id());
+    }
     Ok(())
 }
 

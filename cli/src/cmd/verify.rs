@@ -35,6 +35,13 @@ pub struct Args {
     /// Trust the repository's first root if nothing is pinned or cached.
     #[arg(long)]
     trust_on_first_use: bool,
+    /// Pin the root by its keys instead: the ID of a root key (repeatable;
+    /// as `tuf-oci init` and `tuf-oci key public` print them).
+    #[arg(long = "root-key")]
+    root_keys: Vec<String>,
+    /// How many of the --root-key keys must have signed the first root.
+    #[arg(long, default_value_t = 1)]
+    root_threshold: u32,
     /// The repository path target names use (for a mirror that renamed the
     /// repository); default: the image's own path.
     #[arg(long)]
@@ -124,6 +131,17 @@ async fn check(args: &Args) -> anyhow::Result<(ImageRef, Verdict)> {
         Some(file) => RootSource::Pinned(
             std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?,
         ),
+        None if !args.root_keys.is_empty() => RootSource::RootKeys {
+            fingerprints: args.root_keys.clone(),
+            threshold: args.root_threshold,
+        },
+        None if rule.is_some_and(|r| !r.root_keys.is_empty()) => {
+            let rule = rule.expect("checked above");
+            RootSource::RootKeys {
+                fingerprints: rule.root_keys.clone(),
+                threshold: rule.root_threshold,
+            }
+        }
         None if args.trust_on_first_use || rule.is_some_and(|r| r.trust_on_first_use) => {
             RootSource::TrustOnFirstUse
         }
