@@ -185,9 +185,26 @@ async fn sign_then_verify_and_carry_trust_to_a_registry() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    // This home's trust cache for that repository began from the layout's root
-    // (the failed check above): another --root is refused, not silently ignored.
+    // Each pinned root has its own trust cache: the failed check above (the
+    // layout's root) does not stand in the way of the right one.
     let out = run(&["verify", &fresh, "--root", &fresh_root]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    // This home now holds two caches for that repository: without a pin,
+    // which one is meant is asked, not guessed.
+    let out = run(&["verify", &fresh]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("several trust caches"),
+        "{}",
+        describe(&out)
+    );
+    // A cache named explicitly that grew from one root refuses another pin,
+    // rather than silently ignoring it.
+    let shared = dir.path().join("shared-cache");
+    let shared = shared.to_str().unwrap();
+    let out = run(&["verify", &fresh, "--root", &fresh_root, "--cache", shared]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = run(&["verify", &fresh, "--root", &root, "--cache", shared]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("already trusts another root"),
@@ -411,6 +428,32 @@ async fn copy_to_a_mirror_and_verify_there() {
             "GET /v2/org/app/manifests/1.0"
         ]
     );
+
+    // On the origin, someone pushes other content under the signed tag: not
+    // trusted, the reason names the trusted and the served digest.
+    let at_origin = format!("{}/org/app:1.0", origin.addr);
+    let origin_verifier = dir.path().join("origin-verifier");
+    let out = tuf(&["verify", &at_origin, "--root", &root], &origin_verifier);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let swapped = origin_store
+        .put_manifest(
+            &Reference::Tag("1.0".into()),
+            tuf_oci::store::MEDIA_TYPE_INDEX,
+            index.as_bytes(),
+        )
+        .await
+        .unwrap();
+    let out = tuf(&["verify", &at_origin], &origin_verifier);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let reason = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        reason.contains(&child.digest.to_string()) && reason.contains(&swapped.to_string()),
+        "{}",
+        describe(&out)
+    );
+    // The mirror copied before the swap still serves the signed image.
+    let out = tuf(&["verify", &at_mirror], &verifier);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
 
     // Expired metadata (a day and more later): not trusted, expiry named.
     let out = std::process::Command::new("faketime")

@@ -81,6 +81,78 @@ pub enum RootSource {
     Cached,
 }
 
+impl RootSource {
+    /// The trust cache for `repository` under `base`: one directory per
+    /// repository and per pin (`<repository>/root-<hash>`,
+    /// `<repository>/keys-<hash>`, `<repository>/tofu`), so two pins never
+    /// share one cache and a new pin starts from its own root. `Cached`
+    /// uses the repository's only cache, and is an error when there is
+    /// none (nothing trusted yet) or several (which one is meant?).
+    pub fn cache_dir(
+        &self,
+        base: &std::path::Path,
+        repository: &crate::store::RepositoryRef,
+    ) -> Result<std::path::PathBuf, VerifyError> {
+        let dir = base.join(crate::client::encode_role(&repository.to_string()));
+        let short_hash = |bytes: &[u8]| crate::crypto::hash::sha256_hex(bytes)[..16].to_owned();
+        let name = match self {
+            RootSource::Pinned(root) => format!("root-{}", short_hash(root)),
+            RootSource::RootKeys {
+                fingerprints,
+                threshold,
+            } => {
+                let mut ids: Vec<&str> = fingerprints.iter().map(String::as_str).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                format!(
+                    "keys-{}",
+                    short_hash(format!("{threshold}:{}", ids.join(",")).as_bytes())
+                )
+            }
+            RootSource::TrustOnFirstUse => "tofu".to_owned(),
+            RootSource::Cached => return only_cache(&dir, repository),
+        };
+        Ok(dir.join(name))
+    }
+}
+
+/// The one trust cache under `dir`.
+fn only_cache(
+    dir: &std::path::Path,
+    repository: &crate::store::RepositoryRef,
+) -> Result<std::path::PathBuf, VerifyError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(VerifyError::NoRoot(repository.to_string()));
+        }
+        Err(e) => return Err(VerifyError::Cache(format!("{}: {e}", dir.display()))),
+    };
+    let mut caches = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| VerifyError::Cache(format!("{}: {e}", dir.display())))?;
+        if entry.path().is_dir() {
+            caches.push(entry.path());
+        }
+    }
+    match caches.len() {
+        0 => Err(VerifyError::NoRoot(repository.to_string())),
+        1 => Ok(caches.remove(0)),
+        _ => {
+            caches.sort();
+            let names: Vec<String> = caches
+                .iter()
+                .filter_map(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            Err(VerifyError::Cache(format!(
+                "{}: several trust caches ({}) for {repository}: pin the root to use (--root, --root-key) or pass --cache",
+                dir.display(),
+                names.join(", ")
+            )))
+        }
+    }
+}
+
 /// Verifies images against one TUF repository, keeping trusted metadata
 /// in a cache directory between calls (rollback protection, and a warm
 /// check of 1 request for the trust data).
@@ -317,4 +389,43 @@ pub async fn verify_image<S: Store, T: Store>(
     }
     .instrument(span)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_trust_cache_per_pin() {
+        let base = tempfile::tempdir().unwrap();
+        let repo = crate::store::RepositoryRef::parse("registry.example/org/app").unwrap();
+        let cache = |root: &RootSource| root.cache_dir(base.path(), &repo);
+        assert!(matches!(
+            cache(&RootSource::Cached),
+            Err(VerifyError::NoRoot(_))
+        ));
+        let pinned = cache(&RootSource::Pinned(b"root one".to_vec())).unwrap();
+        assert_ne!(
+            pinned,
+            cache(&RootSource::Pinned(b"root two".to_vec())).unwrap()
+        );
+        let keys = |ids: &[&str], threshold| RootSource::RootKeys {
+            fingerprints: ids.iter().map(|s| s.to_string()).collect(),
+            threshold,
+        };
+        assert_eq!(
+            cache(&keys(&["a", "b"], 1)).unwrap(),
+            cache(&keys(&["b", "a"], 1)).unwrap(),
+            "the order of the pinned keys does not matter"
+        );
+        assert_ne!(
+            cache(&keys(&["a", "b"], 1)).unwrap(),
+            cache(&keys(&["a", "b"], 2)).unwrap()
+        );
+        std::fs::create_dir_all(&pinned).unwrap();
+        assert_eq!(cache(&RootSource::Cached).unwrap(), pinned);
+        std::fs::create_dir_all(cache(&RootSource::TrustOnFirstUse).unwrap()).unwrap();
+        let err = cache(&RootSource::Cached).unwrap_err().to_string();
+        assert!(err.contains("several trust caches"), "{err}");
+    }
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tuf_oci::client::encode_role;
 use tuf_oci::image::ImageRef;
 use tuf_oci::policy::Policy;
 use tuf_oci::store::{RegistryConfig, RepositoryRef};
@@ -46,8 +45,8 @@ pub struct Args {
     /// repository); default: the image's own path.
     #[arg(long)]
     target_path: Option<String>,
-    /// Where trusted metadata is kept between runs (default
-    /// `$TUF_OCI_HOME/trust/REPOSITORY`).
+    /// Where trusted metadata is kept between runs (default: one cache per
+    /// repository and pinned root, `$TUF_OCI_HOME/trust/REPOSITORY/PIN`).
     #[arg(long)]
     cache: Option<PathBuf>,
     /// Output format.
@@ -147,10 +146,10 @@ async fn check(args: &Args) -> anyhow::Result<(ImageRef, Verdict)> {
         }
         None => RootSource::Cached,
     };
-    let cache = args.cache.clone().unwrap_or_else(|| {
-        home.join("trust")
-            .join(encode_role(&repository.to_string()))
-    });
+    let cache = match &args.cache {
+        Some(cache) => cache.clone(),
+        None => root.cache_dir(&home.join("trust"), &repository)?,
+    };
     let verifier = Verifier::new(repository, cache, root, RegistryConfig::default());
     let verdict = verifier.verify(&image).await?;
     Ok((image, verdict))
