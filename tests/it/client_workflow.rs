@@ -443,7 +443,8 @@ async fn root_rotations_are_followed_and_a_badly_signed_root_is_refused() {
     let out = client.refresh(&server);
     fails(&out);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("0 of 1 required signatures"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("root metadata (4.root.json): 0 of 1 required signatures"),
         "{}",
         describe(&out)
     );
@@ -629,7 +630,8 @@ async fn snapshot_hashes_are_checked_when_given() {
     let out = client.refresh(&server);
     fails(&out);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("sha256 hash is"),
+        String::from_utf8_lossy(&out.stderr).contains("snapshot metadata (2.snapshot.json)")
+            && String::from_utf8_lossy(&out.stderr).contains("sha256 hash is"),
         "{}",
         describe(&out)
     );

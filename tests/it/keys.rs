@@ -250,12 +250,14 @@ async fn misbehaving_plugins_fail_clearly_and_nothing_is_published() {
         "echo '{\"error\":{\"code\":\"THROTTLED\",\"message\":\"slow down\"}}'; exit 1",
     );
     script_plugin(dir.path(), "garbage", &key, "echo not json");
+    script_plugin(dir.path(), "flood", &key, "yes");
     let options = plugin_options(vec![dir.path().to_owned()], Duration::from_secs(1));
     let cases = [
         ("badsig", "does not verify"),
         ("hang", "no answer within 1 s"),
         ("throttled", "THROTTLED: slow down"),
         ("garbage", "not JSON"),
+        ("flood", "more than 1048576 bytes of output"),
     ];
     for (name, message) in cases {
         let targets = signer::open(

@@ -35,6 +35,32 @@ async fn sign_then_verify_and_carry_trust_to_a_registry() {
     let out = run(&["verify", "oci:./store:1.0", "--root", &root]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("trusted: store:1.0 is sha256:"));
+    // A trust cache that cannot be written: the check could not be made
+    // (exit 2), which is not a verdict on the image.
+    let broken = dir.path().join("broken-cache");
+    let out = run(&[
+        "verify",
+        "oci:./store:1.0",
+        "--root",
+        &root,
+        "--cache",
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    std::fs::remove_file(broken.join("targets.json")).unwrap();
+    std::fs::create_dir(broken.join("targets.json")).unwrap();
+    let out = run(&[
+        "verify",
+        "oci:./store:1.0",
+        "--cache",
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("local cache: cannot write"),
+        "{}",
+        describe(&out)
+    );
 
     // Someone re-points the tag at another image: not trusted, both digests named.
     let layout = LayoutStore::new(dir.path().join("store"));

@@ -350,8 +350,9 @@ pub async fn verify_image<S: Store, T: Store>(
                 "no trusted target {target:?} in the TUF repository"
             ));
         }
-        Err(ClientError::Transport(e)) => {
-            return Err(VerifyError::Client(ClientError::Transport(e)));
+        // Not a verdict on the image: the check could not be made.
+        Err(e @ (ClientError::Transport(_) | ClientError::Cache(_) | ClientError::Order(_))) => {
+            return Err(VerifyError::Client(e));
         }
         Err(e) => return not_trusted(format!("the TUF repository does not verify: {e}")),
     };

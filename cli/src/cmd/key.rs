@@ -176,15 +176,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 source_passphrase_env.unwrap_or_else(|| notary_passphrase_env(role.as_deref()));
             let key = if text.contains("ENCRYPTED PRIVATE KEY") || role.is_some() {
                 let pass = std::env::var(&variable).unwrap_or_default();
-                read_notary_key(&text, &pass)
-                    .map(|k| k.key)
-                    .or_else(|_| PrivateKey::from_pem(&text, Some(&pass)).map(|(k, _)| k))
-                    .with_context(|| {
-                        format!(
-                            "{}: cannot decrypt with the passphrase in {variable}",
-                            source.display()
-                        )
-                    })?
+                match read_notary_key(&text, &pass) {
+                    Ok(k) => k.key,
+                    Err(as_notary) => PrivateKey::from_pem(&text, Some(&pass))
+                        .map(|(k, _)| k)
+                        .map_err(|as_pkcs8| {
+                            anyhow::anyhow!(
+                                "{}: cannot decrypt with the passphrase in {variable} \
+                                 (as a Notary key: {as_notary}; as PKCS#8: {as_pkcs8})",
+                                source.display()
+                            )
+                        })?,
+                }
             } else {
                 PrivateKey::from_pem(&text, None).map(|(k, _)| k)?
             };

@@ -70,3 +70,14 @@ pub enum Error {
     #[error("client workflow: {0}")]
     Order(String),
 }
+
+impl Error {
+    /// Name the file a metadata error is about (other errors are returned
+    /// as they are).
+    pub fn in_file(self, file: impl Into<String>) -> Self {
+        match self {
+            Error::Metadata(e) => Error::Metadata(e.in_file(file)),
+            other => other,
+        }
+    }
+}

@@ -24,6 +24,17 @@ pub struct MetadataRequest<'a> {
     pub hashes: Option<&'a Hashes>,
 }
 
+impl MetadataRequest<'_> {
+    /// The file name the request is for (`2.root.json`, `timestamp.json`),
+    /// as errors about its content name it.
+    pub fn file_name(&self) -> String {
+        match self.version {
+            Some(version) => format!("{version}.{}.json", super::encode_role(self.role)),
+            None => format!("{}.json", super::encode_role(self.role)),
+        }
+    }
+}
+
 /// A fetch failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {

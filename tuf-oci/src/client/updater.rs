@@ -143,7 +143,9 @@ impl<T: Transport> Updater<T> {
             };
             match self.transport.fetch_metadata(&request).await {
                 Ok(bytes) => {
-                    self.trusted.update_root(&bytes)?;
+                    self.trusted
+                        .update_root(&bytes)
+                        .map_err(|e| e.in_file(request.file_name()))?;
                     self.store("root", &bytes)?;
                 }
                 Err(TransportError::NotFound(_)) => break,
@@ -188,7 +190,7 @@ impl<T: Transport> Updater<T> {
             // Nothing new: keep the trusted one (its expiry is checked when
             // snapshot is loaded).
             Err(Error::EqualTimestampVersion(_)) => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.in_file(request.file_name())),
         }
     }
 
@@ -201,11 +203,11 @@ impl<T: Transport> Updater<T> {
         let timestamp = self
             .trusted
             .timestamp()
-            .ok_or_else(|| Error::Order("no timestamp".into()))?;
+            .ok_or_else(|| Error::Order("snapshot needs a trusted timestamp first".into()))?;
         let meta = timestamp
             .signed
             .snapshot_meta()
-            .ok_or_else(|| Error::Order("timestamp without snapshot entry".into()))?
+            .ok_or_else(|| Error::Order("the trusted timestamp lists no snapshot.json".into()))?
             .clone();
         let request = MetadataRequest {
             role: "snapshot",
@@ -214,7 +216,9 @@ impl<T: Transport> Updater<T> {
             hashes: meta.hashes.as_ref(),
         };
         let bytes = self.transport.fetch_metadata(&request).await?;
-        self.trusted.update_snapshot(&bytes, false)?;
+        self.trusted
+            .update_snapshot(&bytes, false)
+            .map_err(|e| e.in_file(request.file_name()))?;
         self.store("snapshot", &bytes)
     }
 
@@ -233,7 +237,7 @@ impl<T: Transport> Updater<T> {
         let snapshot = self
             .trusted
             .snapshot()
-            .ok_or_else(|| Error::Order("no snapshot".into()))?;
+            .ok_or_else(|| Error::Order(format!("{role} needs a trusted snapshot first")))?;
         let meta = snapshot
             .signed
             .role_meta(role)
@@ -247,7 +251,8 @@ impl<T: Transport> Updater<T> {
         };
         let bytes = self.transport.fetch_metadata(&request).await?;
         self.trusted
-            .update_delegated_targets(&bytes, role, delegator)?;
+            .update_delegated_targets(&bytes, role, delegator)
+            .map_err(|e| e.in_file(request.file_name()))?;
         self.store(role, &bytes)
     }
 

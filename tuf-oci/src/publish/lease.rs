@@ -112,7 +112,7 @@ impl Lease {
                 let holder = current(store, &tag)
                     .await?
                     .map(|(_, h, e)| format!("{h} until {e}"))
-                    .unwrap_or_default();
+                    .unwrap_or_else(|| "released just now".to_owned());
                 return Err(PublishError::Busy(holder));
             }
             let seen = Instant::now();

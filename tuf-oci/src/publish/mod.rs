@@ -271,7 +271,11 @@ pub async fn init<S: Store>(
                 attempts: 1,
                 first_root: Some(first_root),
             }),
-            None => Err(PublishError::Conflict(1)),
+            None => Err(PublishError::State(format!(
+                "another publisher created a TUF repository at {}:{} first; nothing was committed",
+                store.location(),
+                options.tag
+            ))),
         }
     }
     .await;

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use base64::Engine;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{Error, SignFuture, Signer};
 use crate::crypto::hash::HashAlgorithm;
@@ -174,8 +174,27 @@ async fn call(
             // A plugin that does not read its input is answered by its exit.
             let _ = stdin.write_all(request.to_string().as_bytes()).await;
         }
-        let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-            Ok(Ok(output)) => output,
+        // Read at most MAX_OUTPUT + 1 bytes: an endless answer is cut off
+        // (and the plugin killed on drop), not buffered.
+        let mut stdout = child.stdout.take().expect("stdout is piped");
+        let run = async {
+            let mut out = Vec::new();
+            (&mut stdout)
+                .take(MAX_OUTPUT as u64 + 1)
+                .read_to_end(&mut out)
+                .await?;
+            if out.len() > MAX_OUTPUT {
+                return Ok(None);
+            }
+            Ok::<_, std::io::Error>(Some((child.wait().await?, out)))
+        };
+        let (status, stdout) = match tokio::time::timeout(timeout, run).await {
+            Ok(Ok(Some(output))) => output,
+            Ok(Ok(None)) => {
+                return Err(fail(format!(
+                    "{command}: more than {MAX_OUTPUT} bytes of output"
+                )));
+            }
             Ok(Err(e)) => return Err(fail(format!("{command}: {e}"))),
             Err(_) => {
                 return Err(fail(format!(
@@ -184,13 +203,8 @@ async fn call(
                 )));
             }
         };
-        if output.stdout.len() > MAX_OUTPUT {
-            return Err(fail(format!(
-                "{command}: more than {MAX_OUTPUT} bytes of output"
-            )));
-        }
-        let reply: Option<Value> = serde_json::from_slice(&output.stdout).ok();
-        if !output.status.success() {
+        let reply: Option<Value> = serde_json::from_slice(&stdout).ok();
+        if !status.success() {
             let error = reply.as_ref().and_then(|r| r.get("error"));
             let code = error
                 .and_then(|e| e.get("code"))
@@ -201,8 +215,7 @@ async fn call(
                 .and_then(Value::as_str)
                 .unwrap_or("no error message");
             return Err(fail(format!(
-                "{command} failed ({}): {code}: {message}",
-                output.status
+                "{command} failed ({status}): {code}: {message}"
             )));
         }
         reply.ok_or_else(|| fail(format!("{command}: the answer is not JSON")))

@@ -86,7 +86,8 @@ impl LayoutStore {
 
     fn write_index(&self, index: &ImageIndex) -> Result<(), StoreError> {
         let path = self.index_path();
-        let bytes = to_canonical_json(index).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let bytes = to_canonical_json(index)
+            .map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display())))?;
         write_atomically(&path, &bytes).map_err(io_error(&path))
     }
 

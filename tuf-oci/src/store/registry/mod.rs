@@ -549,7 +549,10 @@ impl Store for RegistryStore {
         self.fetch_manifest(reference, None, max_len)
             .await?
             .ok_or_else(|| {
-                StoreError::Invalid("registry answered 304 without a conditional request".into())
+                StoreError::Invalid(format!(
+                    "{}: registry answered 304 without a conditional request",
+                    self.url(&format!("manifests/{reference}"))
+                ))
             })
     }
 
