@@ -509,6 +509,46 @@ fn publisher_commands_on_an_image_layout() {
         .unwrap();
     assert_eq!(info.role, "team");
 
+    // A role the team delegates to goes with the team; a role delegated
+    // by targets stays.
+    run(&["key", "generate", "--out", "sub.pem"]);
+    run(&["key", "generate", "--out", "other.pem"]);
+    run(&[
+        "delegate",
+        "add",
+        "sub",
+        "--key-of-role",
+        "sub.pem",
+        "--path",
+        "store:sub-*",
+        "--delegator",
+        "team",
+        "--key",
+        "team=team.pem",
+        "--repository",
+        "oci:./store",
+    ]);
+    run(&[
+        "delegate",
+        "add",
+        "other",
+        "--key-of-role",
+        "other.pem",
+        "--path",
+        "other:*",
+        "--repository",
+        "oci:./store",
+    ]);
+    let status = run(&["status", "--repository", "oci:./store"]);
+    assert!(
+        status.contains("sub ") && status.contains("other "),
+        "{status}"
+    );
     run(&["delegate", "remove", "team", "--repository", "oci:./store"]);
     assert_eq!(run(&["target", "list", "--repository", "oci:./store"]), "");
+    let status = run(&["status", "--repository", "oci:./store"]);
+    assert!(
+        !status.contains("team ") && !status.contains("sub ") && status.contains("other "),
+        "{status}"
+    );
 }
