@@ -170,9 +170,15 @@ async fn call(
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| fail(format!("cannot run {}: {e}", path.display())))?;
+        // Write the request while the answer is read: a plugin that answers
+        // (or hangs) before reading a large request blocks neither side, and
+        // the timeout covers both. A plugin that does not read its input is
+        // answered by its exit (the write then fails, which is fine).
         if let Some(mut stdin) = child.stdin.take() {
-            // A plugin that does not read its input is answered by its exit.
-            let _ = stdin.write_all(request.to_string().as_bytes()).await;
+            let input = request.to_string();
+            tokio::spawn(async move {
+                let _ = stdin.write_all(input.as_bytes()).await;
+            });
         }
         // Read at most MAX_OUTPUT + 1 bytes: an endless answer is cut off
         // (and the plugin killed on drop), not buffered.
@@ -235,5 +241,38 @@ impl Signer for PluginSigner {
 
     fn sign<'a>(&'a self, msg: &'a [u8]) -> SignFuture<'a> {
         Box::pin(self.sign_now(msg))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plugin that neither reads a large request nor answers is cut off
+    /// by the timeout (the request does not fit a pipe buffer).
+    #[tokio::test]
+    async fn a_plugin_that_does_not_read_its_input_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tuf-signer-deaf");
+        std::fs::write(
+            &path,
+            "#!/bin/sh
+sleep 30
+",
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let request = json!({"message": "A".repeat(1 << 20)});
+        let started = std::time::Instant::now();
+        let err = call("deaf", &path, "sign", request, Duration::from_secs(1))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no answer within 1 s"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(20));
     }
 }
