@@ -419,6 +419,25 @@ fn notary_keys_import() {
                     .contains("role: targets\n")
             })
             .unwrap();
+    // A wrong passphrase: both readings are reported, nothing is written.
+    let out = tuf_oci()
+        .args(["key", "import"])
+        .arg(&source)
+        .arg("--out")
+        .arg(dir.path().join("targets.pem"))
+        .env("NOTARY_TARGETS_PASSPHRASE", "wrong")
+        .env("TUF_OCI_PASSPHRASE", "new pass")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("NOTARY_TARGETS_PASSPHRASE")
+            && err.contains("as a Notary key: ")
+            && err.contains("as PKCS#8: "),
+        "{err}"
+    );
+    assert!(!dir.path().join("targets.pem").exists());
     let out = tuf_oci()
         .args(["key", "import"])
         .arg(&source)

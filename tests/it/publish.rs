@@ -541,14 +541,16 @@ fn publisher_commands_on_an_image_layout() {
     ]);
     let status = run(&["status", "--repository", "oci:./store"]);
     assert!(
-        status.contains("sub ") && status.contains("other "),
+        status.contains("\n  sub ") && status.contains("\n  other "),
         "{status}"
     );
     run(&["delegate", "remove", "team", "--repository", "oci:./store"]);
     assert_eq!(run(&["target", "list", "--repository", "oci:./store"]), "");
     let status = run(&["status", "--repository", "oci:./store"]);
     assert!(
-        !status.contains("team ") && !status.contains("sub ") && status.contains("other "),
+        !status.contains("\n  team ")
+            && !status.contains("\n  sub ")
+            && status.contains("\n  other "),
         "{status}"
     );
 }

@@ -44,7 +44,7 @@ pub enum VerifyError {
     Client(ClientError),
     /// No root to start from.
     #[error(
-        "no trusted root for {0}: pin one (--root, or a policy rule), or opt in to trust on first use"
+        "no trusted root for {0}: pin one (--root, --root-key, or a policy rule), or opt in to trust on first use"
     )]
     NoRoot(String),
     /// The pinned root is not the one the trust cache grew from.
@@ -82,21 +82,12 @@ pub enum RootSource {
 }
 
 impl RootSource {
-    /// The trust cache for `repository` under `base`: one directory per
-    /// repository and per pin (`<repository>/root-<hash>`,
-    /// `<repository>/keys-<hash>`, `<repository>/tofu`), so two pins never
-    /// share one cache and a new pin starts from its own root. `Cached`
-    /// uses the repository's only cache, and is an error when there is
-    /// none (nothing trusted yet) or several (which one is meant?).
-    pub fn cache_dir(
-        &self,
-        base: &std::path::Path,
-        repository: &crate::store::RepositoryRef,
-    ) -> Result<std::path::PathBuf, VerifyError> {
-        let dir = base.join(crate::client::encode_role(&repository.to_string()));
-        let short_hash = |bytes: &[u8]| crate::crypto::hash::sha256_hex(bytes)[..16].to_owned();
-        let name = match self {
-            RootSource::Pinned(root) => format!("root-{}", short_hash(root)),
+    /// What a trust cache records as the root it started from: the pinned
+    /// root's sha256, the pinned key IDs (sorted, deduplicated) and
+    /// threshold, or trust on first use. `None` for [`RootSource::Cached`].
+    fn pin(&self) -> Option<String> {
+        match self {
+            RootSource::Pinned(root) => Some(crate::crypto::hash::sha256_hex(root)),
             RootSource::RootKeys {
                 fingerprints,
                 threshold,
@@ -104,13 +95,40 @@ impl RootSource {
                 let mut ids: Vec<&str> = fingerprints.iter().map(String::as_str).collect();
                 ids.sort_unstable();
                 ids.dedup();
-                format!(
-                    "keys-{}",
-                    short_hash(format!("{threshold}:{}", ids.join(",")).as_bytes())
-                )
+                Some(format!("root-keys:{threshold}:{}", ids.join(",")))
             }
-            RootSource::TrustOnFirstUse => "tofu".to_owned(),
-            RootSource::Cached => return only_cache(&dir, repository),
+            RootSource::TrustOnFirstUse => Some("trust-on-first-use".to_owned()),
+            RootSource::Cached => None,
+        }
+    }
+
+    /// The trust cache for `repository` under `base`: one directory per
+    /// repository and per pin (`<repository>/root-<hash>` for a root file,
+    /// `<repository>/keys-<hash>` for root key IDs, `<repository>/tofu`),
+    /// so two pins never share one cache. A new pin starts from its own
+    /// root, with no rollback state of its own yet.
+    ///
+    /// `Cached` uses the repository's only cache that has completed a
+    /// check, and is an error when there is none (nothing trusted yet) or
+    /// several (which one is meant?). `TrustOnFirstUse` does the same when
+    /// such a cache exists, so it never bypasses a root pinned before; only
+    /// a repository with no cache starts a `tofu` one.
+    pub fn cache_dir(
+        &self,
+        base: &std::path::Path,
+        repository: &crate::store::RepositoryRef,
+    ) -> Result<std::path::PathBuf, VerifyError> {
+        let dir = base.join(crate::client::encode_role(&repository.to_string()));
+        let short_hash =
+            |pin: &str| crate::crypto::hash::sha256_hex(pin.as_bytes())[..16].to_owned();
+        let name = match (self, self.pin()) {
+            (RootSource::Pinned(_), Some(pin)) => format!("root-{}", &pin[..16]),
+            (RootSource::RootKeys { .. }, Some(pin)) => format!("keys-{}", short_hash(&pin)),
+            (RootSource::TrustOnFirstUse, _) => match only_cache(&dir, repository) {
+                Err(VerifyError::NoRoot(_)) => "tofu".to_owned(),
+                found => return found,
+            },
+            _ => return only_cache(&dir, repository),
         };
         Ok(dir.join(name))
     }
@@ -131,7 +149,9 @@ fn only_cache(
     let mut caches = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| VerifyError::Cache(format!("{}: {e}", dir.display())))?;
-        if entry.path().is_dir() {
+        // A cache counts once a check has completed (it holds a timestamp):
+        // a mistyped pin or an unreachable registry leaves none behind.
+        if entry.path().join("timestamp.json").is_file() {
             caches.push(entry.path());
         }
     }
@@ -145,7 +165,7 @@ fn only_cache(
                 .filter_map(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .collect();
             Err(VerifyError::Cache(format!(
-                "{}: several trust caches ({}) for {repository}: pin the root to use (--root, --root-key) or pass --cache",
+                "{}: one cache per pinned root ({}) for {repository}: pin the root to use (--root, --root-key) or pass --cache",
                 dir.display(),
                 names.join(", ")
             )))
@@ -231,24 +251,27 @@ impl Verifier {
             crate::atomic::write_atomically(&pin_file, pin.as_bytes()).map_err(cache_error)
         };
         match (&self.root, has_root) {
-            (RootSource::Pinned(pinned), true) => {
-                if started_from.as_deref() != Some(crate::crypto::hash::sha256_hex(pinned).as_str())
-                {
+            (RootSource::Cached | RootSource::TrustOnFirstUse, true) => {}
+            (RootSource::Cached, false) => {
+                return Err(VerifyError::NoRoot(self.repository.to_string()));
+            }
+            (root, true) => {
+                if started_from != root.pin() {
                     return Err(VerifyError::RootMismatch(
                         self.cache_dir.display().to_string(),
                     ));
                 }
             }
-            (RootSource::Pinned(pinned), false) => {
-                start(pinned, &crate::crypto::hash::sha256_hex(pinned))?
+            (root @ RootSource::Pinned(pinned), false) => {
+                start(pinned, &root.pin().expect("a pinned root"))?
             }
-            (RootSource::TrustOnFirstUse, false) => {
+            (root @ RootSource::TrustOnFirstUse, false) => {
                 let first = self.first_root(&transport).await?;
                 tracing::warn!(repository = %self.repository, "trusting the repository's root on first use");
-                start(&first, "trust-on-first-use")?;
+                start(&first, &root.pin().expect("trust on first use"))?;
             }
             (
-                RootSource::RootKeys {
+                root @ RootSource::RootKeys {
                     fingerprints,
                     threshold,
                 },
@@ -256,31 +279,8 @@ impl Verifier {
             ) => {
                 let first = self.first_root(&transport).await?;
                 signed_by_pinned_keys(&first, fingerprints, *threshold)?;
-                let mut pin: Vec<&str> = fingerprints.iter().map(String::as_str).collect();
-                pin.sort_unstable();
-                start(&first, &format!("root-keys:{threshold}:{}", pin.join(",")))?;
+                start(&first, &root.pin().expect("pinned root keys"))?;
             }
-            (
-                RootSource::RootKeys {
-                    fingerprints,
-                    threshold,
-                },
-                true,
-            ) => {
-                let mut pin: Vec<&str> = fingerprints.iter().map(String::as_str).collect();
-                pin.sort_unstable();
-                if started_from.as_deref()
-                    != Some(format!("root-keys:{threshold}:{}", pin.join(",")).as_str())
-                {
-                    return Err(VerifyError::RootMismatch(
-                        self.cache_dir.display().to_string(),
-                    ));
-                }
-            }
-            (RootSource::Cached, false) => {
-                return Err(VerifyError::NoRoot(self.repository.to_string()));
-            }
-            (RootSource::TrustOnFirstUse | RootSource::Cached, true) => {}
         }
         let mut updater = Updater::new(
             &self.cache_dir,
@@ -423,10 +423,29 @@ mod tests {
             cache(&keys(&["a", "b"], 1)).unwrap(),
             cache(&keys(&["a", "b"], 2)).unwrap()
         );
+        // A cache counts once a check completed (it holds a timestamp).
+        let checked = |dir: &std::path::Path| {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("timestamp.json"), "{}").unwrap();
+        };
         std::fs::create_dir_all(&pinned).unwrap();
+        assert!(matches!(
+            cache(&RootSource::Cached),
+            Err(VerifyError::NoRoot(_))
+        ));
+        let tofu = cache(&RootSource::TrustOnFirstUse).unwrap();
+        assert!(tofu.ends_with("tofu"));
+        checked(&pinned);
         assert_eq!(cache(&RootSource::Cached).unwrap(), pinned);
-        std::fs::create_dir_all(cache(&RootSource::TrustOnFirstUse).unwrap()).unwrap();
-        let err = cache(&RootSource::Cached).unwrap_err().to_string();
-        assert!(err.contains("several trust caches"), "{err}");
+        assert_eq!(
+            cache(&RootSource::TrustOnFirstUse).unwrap(),
+            pinned,
+            "trust on first use continues the pinned cache, never bypasses it"
+        );
+        checked(&cache(&keys(&["a"], 1)).unwrap());
+        for root in [RootSource::Cached, RootSource::TrustOnFirstUse] {
+            let err = cache(&root).unwrap_err().to_string();
+            assert!(err.contains("one cache per pinned root"), "{err}");
+        }
     }
 }

@@ -108,17 +108,14 @@ impl Lease {
         let deadline = Instant::now() + options.wait;
         store.put_blob(b"{}").await?;
         loop {
-            if Instant::now() > deadline {
-                let holder = current(store, &tag)
-                    .await?
-                    .map(|(_, h, e)| format!("{h} until {e}"))
-                    .unwrap_or_else(|| "released just now".to_owned());
-                return Err(PublishError::Busy(holder));
-            }
             let seen = Instant::now();
             if let Some((_, holder, expires)) = current(store, &tag).await?
                 && expires > Utc::now()
             {
+                // Give up only on a lease that is held now.
+                if Instant::now() > deadline {
+                    return Err(PublishError::Busy(format!("{holder} until {expires}")));
+                }
                 tracing::debug!(%holder, %expires, "lease held");
                 tokio::time::sleep(options.settle / 4 + Duration::from_millis(5)).await;
                 continue;
@@ -146,6 +143,13 @@ impl Lease {
                 // publisher may have seen it free too. Withdraw ours (so it
                 // does not block anyone, us included) and start over.
                 let _ = store.delete_manifest(&digest).await;
+                if Instant::now() > deadline {
+                    return Err(PublishError::State(format!(
+                        "{}: the registry took longer than {} ms to store the lease, every time until the deadline; nothing was committed",
+                        store.location(),
+                        (options.settle / 2).as_millis()
+                    )));
+                }
                 continue;
             }
             tokio::time::sleep(options.settle).await;
@@ -178,5 +182,39 @@ impl Lease {
         if let Err(e) = store.delete_manifest(&self.digest).await {
             tracing::warn!(error = %e, "could not release the lease; it expires at {}", self.expires);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::LayoutStore;
+
+    fn options(holder: &str) -> LeaseOptions {
+        LeaseOptions {
+            holder: holder.to_owned(),
+            ttl: Duration::from_secs(60),
+            settle: Duration::from_millis(20),
+            wait: Duration::from_millis(100),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_held_lease_names_its_holder_and_a_released_one_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LayoutStore::new(dir.path());
+        let first = Lease::acquire(&store, "tuf-commit", &options("ci-1"))
+            .await
+            .unwrap();
+        let err = Lease::acquire(&store, "tuf-commit", &options("ci-2"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds the lease (ci-1 until "), "{err}");
+        first.release(&store).await;
+        let second = Lease::acquire(&store, "tuf-commit", &options("ci-2"))
+            .await
+            .unwrap();
+        second.check(&store).await.unwrap();
     }
 }

@@ -272,7 +272,7 @@ pub async fn init<S: Store>(
                 first_root: Some(first_root),
             }),
             None => Err(PublishError::State(format!(
-                "another publisher created a TUF repository at {}:{} first; nothing was committed",
+                "another publisher initialised {}:{} at the same time and its repository is the one there now; run `tuf-oci status` to see it",
                 store.location(),
                 options.tag
             ))),

@@ -170,25 +170,32 @@ async fn call(
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| fail(format!("cannot run {}: {e}", path.display())))?;
-        // Write the request while the answer is read: a plugin that answers
-        // (or hangs) before reading a large request blocks neither side, and
-        // the timeout covers both. A plugin that does not read its input is
-        // answered by its exit (the write then fails, which is fine).
-        if let Some(mut stdin) = child.stdin.take() {
-            let input = request.to_string();
-            tokio::spawn(async move {
-                let _ = stdin.write_all(input.as_bytes()).await;
-            });
-        }
-        // Read at most MAX_OUTPUT + 1 bytes: an endless answer is cut off
-        // (and the plugin killed on drop), not buffered.
+        // Write the request while the answer is read, both under the
+        // timeout: a plugin that answers (or hangs) before reading a large
+        // request blocks neither side, and a timeout drops (closes) stdin.
+        // A plugin that does not read its input is answered by its exit
+        // (the write then fails, which is fine). At most MAX_OUTPUT + 1
+        // bytes are read: an endless answer is cut off (and the plugin
+        // killed on drop), not buffered.
+        let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().expect("stdout is piped");
+        let input = request.to_string();
         let run = async {
-            let mut out = Vec::new();
-            (&mut stdout)
-                .take(MAX_OUTPUT as u64 + 1)
-                .read_to_end(&mut out)
-                .await?;
+            let write = async move {
+                if let Some(mut stdin) = stdin {
+                    let _ = stdin.write_all(input.as_bytes()).await;
+                }
+            };
+            let read = async {
+                let mut out = Vec::new();
+                (&mut stdout)
+                    .take(MAX_OUTPUT as u64 + 1)
+                    .read_to_end(&mut out)
+                    .await
+                    .map(|_| out)
+            };
+            let ((), out) = tokio::join!(write, read);
+            let out = out?;
             if out.len() > MAX_OUTPUT {
                 return Ok(None);
             }
