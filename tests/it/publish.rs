@@ -554,3 +554,98 @@ fn publisher_commands_on_an_image_layout() {
         "{status}"
     );
 }
+
+/// `expire show` flags what has expired or soon will (exit 1), `expire
+/// bump` re-signs, and a repository whose timestamp expired is recovered:
+/// verify fails before the bump and passes after it. Time travel by
+/// faketime.
+#[test]
+fn expiries_are_shown_and_bumped() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |later: Option<&str>, args: &[&str]| {
+        let mut command = match later {
+            Some(offset) => {
+                let mut c = std::process::Command::new("faketime");
+                c.arg(offset).arg(env!("CARGO_BIN_EXE_tuf-oci"));
+                c
+            }
+            None => tuf_oci(),
+        };
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env("TUF_OCI_HOME", dir.path().join("home"))
+            .env("TUF_OCI_PASSPHRASE", "pw")
+            .output()
+            .unwrap()
+    };
+    let repo = ["--repository", "oci:./store"];
+    let expire = |later: Option<&str>, args: &[&str]| {
+        let mut all = vec!["expire"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&repo);
+        run(later, &all)
+    };
+    assert!(
+        run(None, &["demo", "--repository", "oci:./store:demo-trust"])
+            .status
+            .success()
+    );
+    let out = run(None, &["sign", "oci:./store:1.0"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let root = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("trusted root for verifiers: "))
+        .unwrap()
+        .to_owned();
+
+    let out = expire(None, &["show"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    for role in ["root ", "timestamp ", "snapshot ", "targets "] {
+        assert!(shown.lines().any(|l| l.starts_with(role)), "{shown}");
+    }
+    assert!(
+        !shown.contains("EXPIRED") && !shown.contains("soon"),
+        "{shown}"
+    );
+
+    // Two days later the timestamp has expired: flagged, and not trusted.
+    let two_days = Some("+2 days");
+    let out = expire(two_days, &["show"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("timestamp (EXPIRED)"),
+        "{}",
+        describe(&out)
+    );
+    let verify = |later| run(later, &["verify", "oci:./store:1.0", "--root", &root]);
+    assert_eq!(verify(two_days).status.code(), Some(1));
+    // Re-signed then: trusted again, nothing flagged.
+    let out = expire(two_days, &["bump"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(verify(two_days).status.code(), Some(0));
+    assert_eq!(expire(two_days, &["show"]).status.code(), Some(0));
+
+    // Near the end of targets' 90 days: flagged soon, bumped, clear.
+    let late = Some("+85 days");
+    let out = expire(late, &["show"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("targets (expires soon)"),
+        "{}",
+        describe(&out)
+    );
+    let out = expire(late, &["bump", "targets"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = expire(late, &["show"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+
+    // Root is not re-signed this way; unknown roles are named.
+    let out = expire(None, &["bump", "root"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("root keys"));
+    let out = expire(None, &["bump", "nope"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no role \"nope\""));
+}

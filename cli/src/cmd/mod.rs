@@ -2,6 +2,7 @@
 
 mod client;
 mod demo;
+mod expire;
 mod key;
 mod publish;
 mod verify;
@@ -76,6 +77,13 @@ enum Command {
     ///
     /// Example: tuf-oci resolve registry.example.com/org/app:1.0
     Resolve(verify::Args),
+    /// Show every role's expiry, or re-sign roles with a new one.
+    Expire {
+        #[command(subcommand)]
+        command: expire::ExpireCommand,
+        #[command(flatten)]
+        repo: publish::RepoArgs,
+    },
     /// What the repository holds, and which keys are at hand.
     ///
     /// Example: tuf-oci status --repository oci:./store
@@ -97,6 +105,7 @@ impl Cli {
             Command::Target { command, repo } => publish::target(repo, command).await,
             Command::Delegate { command, repo } => publish::delegate(repo, command).await,
             Command::Status(args) => publish::status(args).await,
+            Command::Expire { command, repo } => expire::expire(repo, command).await,
             Command::Copy { from, to } => publish::copy(from, to).await,
         };
         done.map(|()| std::process::ExitCode::SUCCESS)

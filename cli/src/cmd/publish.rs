@@ -52,7 +52,7 @@ fn role_ref(s: &str) -> Result<(String, String), String> {
 }
 
 impl RepoArgs {
-    fn reference(&self, image: Option<&ImageRef>) -> anyhow::Result<RepositoryRef> {
+    pub(super) fn reference(&self, image: Option<&ImageRef>) -> anyhow::Result<RepositoryRef> {
         match (&self.repository, image) {
             (Some(r), _) => Ok(RepositoryRef::parse(r)?),
             (None, Some(image)) => Ok(image.repository.clone()),
@@ -82,7 +82,7 @@ impl RepoArgs {
     }
 }
 
-fn open_store(reference: &RepositoryRef) -> anyhow::Result<AnyStore> {
+pub(super) fn open_store(reference: &RepositoryRef) -> anyhow::Result<AnyStore> {
     Ok(AnyStore::open(reference, RegistryConfig::default())?)
 }
 
@@ -202,11 +202,11 @@ fn describe_change(change: &Change) -> String {
             if *terminating { " (terminating)" } else { "" }
         ),
         Change::RemoveDelegation { name } => format!("remove delegated role {name}"),
-        Change::Refresh => "re-sign snapshot and timestamp".into(),
+        Change::Resign { role } => format!("re-sign {role} with a new expiry"),
     }
 }
 
-async fn commit(
+pub(super) async fn commit(
     args: &RepoArgs,
     reference: &RepositoryRef,
     store: &AnyStore,
@@ -318,7 +318,7 @@ pub async fn target(args: RepoArgs, command: TargetCommand) -> anyhow::Result<()
     }
 }
 
-async fn load(reference: &RepositoryRef) -> anyhow::Result<RepoState> {
+pub(super) async fn load(reference: &RepositoryRef) -> anyhow::Result<RepoState> {
     let store = open_store(reference)?;
     RepoState::load(&store, reference.tag())
         .await?

@@ -52,8 +52,14 @@ pub enum Change {
         /// The role.
         name: String,
     },
-    /// Re-sign snapshot and timestamp only (new expiry).
-    Refresh,
+    /// Re-sign a targets role (a new version with a new expiry). Snapshot
+    /// and timestamp are re-signed by every commit, so naming them re-signs
+    /// just those two. Root is not re-signed this way: a new root version
+    /// is signed by the root keys, which are meant to stay offline.
+    Resign {
+        /// The role.
+        role: String,
+    },
 }
 
 impl Change {
@@ -268,7 +274,18 @@ pub async fn apply(
                     }
                 }
             }
-            Change::Refresh => {}
+            Change::Resign { role } => match role.as_str() {
+                "snapshot" | "timestamp" => {}
+                "root" => {
+                    return Err(PublishError::State(
+                        "root's expiry is extended by a new root version signed with the root keys; `expire bump` re-signs the other roles".into(),
+                    ));
+                }
+                _ if roles.contains_key(role) => {
+                    changed.insert(role.clone());
+                }
+                _ => return Err(PublishError::State(format!("no role {role:?} to re-sign"))),
+            },
         }
     }
 

@@ -44,6 +44,32 @@ async fn read<S: Store>(
 }
 
 impl RepoState {
+    /// Every role's version and expiry: root, timestamp, snapshot, then the
+    /// targets roles by name.
+    pub fn expiries(&self) -> Vec<(String, u64, chrono::DateTime<chrono::Utc>)> {
+        let top = [
+            ("root", self.root.signed.version, self.root.signed.expires),
+            (
+                "timestamp",
+                self.timestamp.signed.version,
+                self.timestamp.signed.expires,
+            ),
+            (
+                "snapshot",
+                self.snapshot.signed.version,
+                self.snapshot.signed.expires,
+            ),
+        ];
+        top.into_iter()
+            .map(|(r, v, e)| (r.to_owned(), v, e))
+            .chain(
+                self.targets
+                    .iter()
+                    .map(|(r, m)| (r.clone(), m.signed.version, m.signed.expires)),
+            )
+            .collect()
+    }
+
     /// Load the state `tag` points at, or `None` when there is no such tag.
     pub async fn load<S: Store>(store: &S, tag: &str) -> Result<Option<Self>, PublishError> {
         let location = format!("{}:{tag}", store.location());
