@@ -18,7 +18,7 @@ use tuf_oci::store::{
 };
 
 use crate::registry::{Auth, Registry};
-use crate::support::{describe, signer, tuf_oci};
+use crate::support::{describe, in_dir, signer, trusted_root, tuf_oci, tuf_oci_in};
 
 fn keyring() -> Keyring {
     let mut keys = Keyring::new();
@@ -421,13 +421,7 @@ async fn a_publisher_builds_only_on_states_its_root_vouches_for() {
 fn publisher_commands_on_an_image_layout() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let out = tuf_oci()
-            .args(args)
-            .current_dir(dir.path())
-            .env("TUF_OCI_HOME", dir.path().join("home"))
-            .env("TUF_OCI_PASSPHRASE", "pw")
-            .output()
-            .unwrap();
+        let out = tuf_oci_in(dir.path()).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", describe(&out));
         String::from_utf8(out.stdout).unwrap()
     };
@@ -563,7 +557,7 @@ fn publisher_commands_on_an_image_layout() {
 fn expiries_are_shown_and_bumped() {
     let dir = tempfile::tempdir().unwrap();
     let run = |later: Option<&str>, args: &[&str]| {
-        let mut command = match later {
+        let command = match later {
             Some(offset) => {
                 let mut c = std::process::Command::new("faketime");
                 c.arg(offset).arg(env!("CARGO_BIN_EXE_tuf-oci"));
@@ -571,13 +565,7 @@ fn expiries_are_shown_and_bumped() {
             }
             None => tuf_oci(),
         };
-        command
-            .args(args)
-            .current_dir(dir.path())
-            .env("TUF_OCI_HOME", dir.path().join("home"))
-            .env("TUF_OCI_PASSPHRASE", "pw")
-            .output()
-            .unwrap()
+        in_dir(command, dir.path()).args(args).output().unwrap()
     };
     let repo = ["--repository", "oci:./store"];
     let expire = |later: Option<&str>, args: &[&str]| {
@@ -593,11 +581,7 @@ fn expiries_are_shown_and_bumped() {
     );
     let out = run(None, &["sign", "oci:./store:1.0"]);
     assert!(out.status.success(), "{}", describe(&out));
-    let root = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("trusted root for verifiers: "))
-        .unwrap()
-        .to_owned();
+    let root = trusted_root(&out);
 
     let out = expire(None, &["show"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));

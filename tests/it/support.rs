@@ -21,6 +21,21 @@ pub fn tuf_oci() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tuf-oci"))
 }
 
+/// `command` run in `dir`, with `dir/home` as `TUF_OCI_HOME` and the
+/// passphrase `pw` for the keys it creates.
+pub fn in_dir(mut command: Command, dir: &Path) -> Command {
+    command
+        .current_dir(dir)
+        .env("TUF_OCI_HOME", dir.join("home"))
+        .env("TUF_OCI_PASSPHRASE", "pw");
+    command
+}
+
+/// The `tuf-oci` binary, [`in_dir`] `dir`.
+pub fn tuf_oci_in(dir: &Path) -> Command {
+    in_dir(tuf_oci(), dir)
+}
+
 /// The Python interpreter with python-tuf installed: `$TUF_OCI_PYTHON`, or
 /// the `.venv` that `scripts/test` creates.
 pub fn python() -> PathBuf {
@@ -76,4 +91,15 @@ pub fn directory_updater(
         UpdaterConfig::default(),
     )
     .expect("trusted root loads")
+}
+
+/// The pinned-root path `sign` or `init` printed (`trusted root for
+/// verifiers: PATH`), after asserting the command succeeded.
+pub fn trusted_root(output: &Output) -> String {
+    assert!(output.status.success(), "{}", describe(output));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("trusted root for verifiers: "))
+        .unwrap_or_else(|| panic!("no trusted root printed: {}", describe(output)))
+        .to_owned()
 }

@@ -7,20 +7,12 @@ use std::process::Output;
 use tuf_oci::store::{LayoutStore, MEDIA_TYPE_MANIFEST, Reference, Store, sha256_digest};
 
 use crate::registry::{Auth, Registry};
-use crate::support::{describe, tuf_oci};
+use crate::support::{describe, trusted_root, tuf_oci, tuf_oci_in};
 
 #[tokio::test]
 async fn sign_then_verify_and_carry_trust_to_a_registry() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| -> Output {
-        tuf_oci()
-            .args(args)
-            .current_dir(dir.path())
-            .env("TUF_OCI_HOME", dir.path().join("home"))
-            .env("TUF_OCI_PASSPHRASE", "pw")
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| -> Output { tuf_oci_in(dir.path()).args(args).output().unwrap() };
     let out = run(&["demo", "--repository", "oci:./store:demo-trust"]);
     assert!(out.status.success(), "{}", describe(&out));
     let out = run(&["sign", "oci:./store:1.0"]);
@@ -200,11 +192,7 @@ async fn sign_then_verify_and_carry_trust_to_a_registry() {
     );
     let out = run(&["sign", &fresh]);
     assert!(out.status.success(), "{}", describe(&out));
-    let fresh_root = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("trusted root for verifiers: "))
-        .unwrap()
-        .to_owned();
+    let fresh_root = trusted_root(&out);
     let out = tuf_oci()
         .args(["verify", &fresh, "--root", &fresh_root])
         .env("TUF_OCI_HOME", dir.path().join("v3"))
@@ -287,11 +275,7 @@ async fn copy_to_a_mirror_and_verify_there() {
     assert!(out.status.success(), "{}", describe(&out));
     let out = tuf(&["sign", &format!("{}/org/app:1.0", origin.addr)], &home);
     assert!(out.status.success(), "{}", describe(&out));
-    let root = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("trusted root for verifiers: "))
-        .unwrap()
-        .to_owned();
+    let root = trusted_root(&out);
 
     // A multi-platform index over that image: the index digest is what is
     // trusted; its children are pinned by it.
