@@ -307,7 +307,8 @@ async fn mix_and_match_targets_version_is_rejected() {
     let out = client.refresh(&server);
     fails(&out);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("version is 1, expected 2"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("2.targets.json: targets metadata: version is 1, expected 2"),
         "{}",
         describe(&out)
     );

@@ -65,6 +65,14 @@ pub enum Error {
         /// The mismatch.
         reason: String,
     },
+    /// A version or snapshot check failed on a fetched file (named first).
+    #[error("{file}: {error}")]
+    InFile {
+        /// The file (`2.snapshot.json`).
+        file: String,
+        /// What was wrong with it.
+        error: Box<Error>,
+    },
     /// A step was attempted before the steps it depends on, or after a step
     /// that must follow it.
     #[error("client workflow: {0}")]
@@ -72,11 +80,18 @@ pub enum Error {
 }
 
 impl Error {
-    /// Name the file a metadata error is about (other errors are returned
-    /// as they are).
+    /// Name the file an error about a fetched file's content is about
+    /// (errors about anything else are returned as they are; expiry is
+    /// checked across files, so it names its role only).
     pub fn in_file(self, file: impl Into<String>) -> Self {
         match self {
             Error::Metadata(e) => Error::Metadata(e.in_file(file)),
+            e @ (Error::Rollback { .. } | Error::BadVersion { .. } | Error::Snapshot(_)) => {
+                Error::InFile {
+                    file: file.into(),
+                    error: Box::new(e),
+                }
+            }
             other => other,
         }
     }
