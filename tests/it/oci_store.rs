@@ -10,13 +10,10 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use chrono::Utc;
 use tuf_oci::client::{MetadataCache, Updater, UpdaterConfig};
-use tuf_oci::crypto::Scheme;
 use tuf_oci::metadata::{Hashes, TargetFile};
 use tuf_oci::net::HttpTimeouts;
 use tuf_oci::oci::{OciTransport, build_commit, push_commit};
-use tuf_oci::repository::{
-    DelegationSpec, Repository, RepositoryBuilder, RoleKeyring, TopLevelKeys,
-};
+use tuf_oci::repository::{DelegationSpec, Repository, RepositoryBuilder};
 use tuf_oci::store::registry::Credentials;
 use tuf_oci::store::{
     LayoutStore, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Reference, RegistryConfig, RegistryStore,
@@ -26,7 +23,7 @@ use tuf_oci::store::{
 use crate::fault_proxy::{Fault, FaultProxy};
 use crate::http_server::{Reply, TestServer};
 use crate::registry::{Auth, Registry};
-use crate::support::{describe, signer};
+use crate::support::{describe, ed25519_ring, ed25519_top_level_keys};
 
 /// The same checks for every store.
 async fn store_suite<S: Store>(store: &S) {
@@ -156,13 +153,7 @@ async fn registry_store_passes_the_store_suite() {
 /// A repository naming an image digest at the top level, and one target in
 /// a delegated role.
 async fn trust_repository() -> Repository {
-    let ring = || RoleKeyring::single(signer(Scheme::Ed25519));
-    let keys = TopLevelKeys {
-        root: ring(),
-        targets: ring(),
-        snapshot: ring(),
-        timestamp: ring(),
-    };
+    let keys = ed25519_top_level_keys();
     let file = |n: u8| TargetFile {
         length: 100 + u64::from(n),
         hashes: Hashes([("sha256".to_owned(), format!("{n:02x}").repeat(32))].into()),
@@ -173,7 +164,7 @@ async fn trust_repository() -> Repository {
         .delegate(DelegationSpec {
             delegator: "targets".into(),
             name: "team".into(),
-            keys: ring(),
+            keys: ed25519_ring(),
             paths: Some(vec!["team/*".into()]),
             path_hash_prefixes: None,
             terminating: false,
@@ -235,8 +226,9 @@ async fn layout_repository_verifies() {
     check_targets(&mut updater).await;
 }
 
-#[tokio::test]
-async fn registry_repository_verifies_with_the_spec_request_counts() {
+/// A registry holding [`trust_repository`] at `org/trust`, and a
+/// recording (and fault-injecting) proxy in front of it.
+async fn published_behind_a_proxy() -> (Registry, Repository, FaultProxy) {
     let registry = Registry::start(Auth::None);
     let repo = trust_repository().await;
     publish(
@@ -245,6 +237,12 @@ async fn registry_repository_verifies_with_the_spec_request_counts() {
     )
     .await;
     let proxy = FaultProxy::start(&registry.addr);
+    (registry, repo, proxy)
+}
+
+#[tokio::test]
+async fn registry_repository_verifies_with_the_spec_request_counts() {
+    let (_registry, repo, proxy) = published_behind_a_proxy().await;
     let cache = tempfile::tempdir().unwrap();
     let store = || RegistryStore::new(&proxy.addr, "org/trust", RegistryConfig::default()).unwrap();
 
@@ -510,14 +508,7 @@ fn rand_jti() -> u64 {
 /// added to the trusted cache.
 #[tokio::test]
 async fn faults_fail_cleanly_and_leave_the_cache_alone() {
-    let registry = Registry::start(Auth::None);
-    let repo = trust_repository().await;
-    publish(
-        &RegistryStore::new(&registry.addr, "org/trust", RegistryConfig::default()).unwrap(),
-        &repo,
-    )
-    .await;
-    let proxy = FaultProxy::start(&registry.addr);
+    let (registry, repo, proxy) = published_behind_a_proxy().await;
     let config = RegistryConfig {
         attempts: 3,
         backoff: Duration::from_millis(50),
@@ -933,18 +924,12 @@ impl<S: Store> Store for Counting<S> {
 /// for the same repository (timestamp, snapshot, targets, the bin).
 #[tokio::test]
 async fn hashed_bins_cold_check_stays_within_the_byte_budget() {
-    let ring = || RoleKeyring::single(signer(Scheme::Ed25519));
-    let keys = TopLevelKeys {
-        root: ring(),
-        targets: ring(),
-        snapshot: ring(),
-        timestamp: ring(),
-    };
+    let keys = ed25519_top_level_keys();
     let mut builder = RepositoryBuilder::new(keys)
         .hashed_bins(tuf_oci::repository::BinsSpec {
             bit_length: 8,
             name_prefix: "bin".into(),
-            keys: ring(),
+            keys: ed25519_ring(),
         })
         .unwrap();
     for i in 0..100_000u32 {

@@ -40,6 +40,18 @@ fn fast() -> PublishOptions {
     }
 }
 
+/// A new repository in `store`, signed by `keys`.
+async fn init<S: Store>(store: &S, keys: &Keyring) -> publish::Published {
+    publish::init(
+        store,
+        publish::top_level_keys(keys).unwrap(),
+        Expiries::default(),
+        &fast(),
+    )
+    .await
+    .unwrap()
+}
+
 fn target(n: u32) -> TargetFile {
     TargetFile {
         length: u64::from(n),
@@ -196,14 +208,7 @@ async fn crash_after_every_write_leaves_the_old_or_the_new_state() {
         let name = format!("crash/step-{limit}");
         let store =
             || RegistryStore::new(&registry.addr, &name, RegistryConfig::default()).unwrap();
-        publish::init(
-            &store(),
-            publish::top_level_keys(&keys).unwrap(),
-            Expiries::default(),
-            &fast(),
-        )
-        .await
-        .unwrap();
+        init(&store(), &keys).await;
         publish::publish(&store(), &[add("old", 1)], &keys, &fast())
             .await
             .unwrap();
@@ -244,14 +249,7 @@ async fn racing_publishers_lose_no_update() {
     let keys = Arc::new(keyring());
     let store =
         || RegistryStore::new(&registry.addr, "race/repo", RegistryConfig::default()).unwrap();
-    publish::init(
-        &store(),
-        publish::top_level_keys(&keys).unwrap(),
-        Expiries::default(),
-        &fast(),
-    )
-    .await
-    .unwrap();
+    init(&store(), &keys).await;
     let root = root_v1(&store()).await;
     let mut tasks = Vec::new();
     for who in ["a", "b"] {
@@ -308,14 +306,7 @@ async fn a_state_that_would_not_verify_is_not_published() {
     let store =
         RegistryStore::new(&registry.addr, "wrong/keys", RegistryConfig::default()).unwrap();
     let keys = keyring();
-    publish::init(
-        &store,
-        publish::top_level_keys(&keys).unwrap(),
-        Expiries::default(),
-        &fast(),
-    )
-    .await
-    .unwrap();
+    init(&store, &keys).await;
     let before = RepoState::load(&store, "tuf-commit")
         .await
         .unwrap()
@@ -359,14 +350,7 @@ async fn a_publisher_builds_only_on_states_its_root_vouches_for() {
     let store =
         RegistryStore::new(&registry.addr, "pinned/repo", RegistryConfig::default()).unwrap();
     let keys = keyring();
-    let created = publish::init(
-        &store,
-        publish::top_level_keys(&keys).unwrap(),
-        Expiries::default(),
-        &fast(),
-    )
-    .await
-    .unwrap();
+    let created = init(&store, &keys).await;
     let pinned = PublishOptions {
         trusted_root: created.first_root.clone(),
         ..fast()

@@ -12,7 +12,9 @@ use tuf_oci::repository::{
     BinsSpec, DelegationSpec, Repository, RepositoryBuilder, RoleKeyring, TopLevelKeys,
 };
 
-use crate::support::{describe, directory_updater, run_python, signer};
+use crate::support::{
+    describe, directory_updater, ed25519_ring, ed25519_top_level_keys, run_python, signer,
+};
 
 /// Make a python-tuf repository of `kind` and verify every target with our
 /// client, checking what python-tuf says should be found.
@@ -150,18 +152,12 @@ async fn our_repository(scheme: Scheme) -> Repository {
 }
 
 async fn our_bins_repository() -> Repository {
-    let ring = || RoleKeyring::single(signer(Scheme::Ed25519));
-    let keys = TopLevelKeys {
-        root: ring(),
-        targets: ring(),
-        snapshot: ring(),
-        timestamp: ring(),
-    };
+    let keys = ed25519_top_level_keys();
     let mut builder = RepositoryBuilder::new(keys)
         .hashed_bins(BinsSpec {
             bit_length: 4,
             name_prefix: "bin".into(),
-            keys: ring(),
+            keys: ed25519_ring(),
         })
         .unwrap();
     for i in 0..40 {

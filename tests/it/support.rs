@@ -74,6 +74,21 @@ pub fn signer(scheme: Scheme) -> Arc<dyn Signer> {
     Arc::new(KeySigner::generate(scheme).expect("key generation"))
 }
 
+/// A keyring of one new Ed25519 key.
+pub fn ed25519_ring() -> tuf_oci::repository::RoleKeyring {
+    tuf_oci::repository::RoleKeyring::single(signer(Scheme::Ed25519))
+}
+
+/// Top-level keys: one new Ed25519 key per role.
+pub fn ed25519_top_level_keys() -> tuf_oci::repository::TopLevelKeys {
+    tuf_oci::repository::TopLevelKeys {
+        root: ed25519_ring(),
+        targets: ed25519_ring(),
+        snapshot: ed25519_ring(),
+        timestamp: ed25519_ring(),
+    }
+}
+
 /// An updater over a repository directory, trusting `root_file`.
 pub fn directory_updater(
     repo: &Path,

@@ -197,6 +197,17 @@ pub async fn push_commit<S: Store>(
         return Err(StoreError::Invalid(format!("{tag:?} is not a valid tag")).into());
     }
     let digest = push_objects(store, objects).await?;
+    move_tag(store, objects, tag).await?;
+    Ok(digest)
+}
+
+/// Point `tag` at the commit's index (pushed already by [`push_objects`]):
+/// the one write that makes a commit current.
+pub async fn move_tag<S: Store>(
+    store: &S,
+    objects: &CommitObjects,
+    tag: &str,
+) -> Result<(), OciError> {
     store
         .put_manifest(
             &Reference::Tag(tag.to_owned()),
@@ -204,7 +215,7 @@ pub async fn push_commit<S: Store>(
             &objects.index,
         )
         .await?;
-    Ok(digest)
+    Ok(())
 }
 
 /// Push every object of a commit, none of them tagged: blobs first, then

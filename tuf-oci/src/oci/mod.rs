@@ -14,7 +14,7 @@ mod commit;
 mod transport;
 
 pub use commit::{
-    Commit, CommitIndex, CommitObjects, OciError, build_commit, inline_data, push_commit,
+    Commit, CommitIndex, CommitObjects, OciError, build_commit, inline_data, move_tag, push_commit,
     push_objects,
 };
 pub use transport::OciTransport;

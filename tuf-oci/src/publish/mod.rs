@@ -29,10 +29,10 @@ use oci_spec::image::Digest;
 
 use crate::client::TrustedSet;
 use crate::metadata;
-use crate::oci::{OciError, build_commit, push_objects};
+use crate::oci::{OciError, build_commit, move_tag, push_objects};
 use crate::repository::{Expiries, RepositoryBuilder, RoleKeyring, TopLevelKeys};
 use crate::store::MAX_MANIFEST_LEN;
-use crate::store::{MEDIA_TYPE_INDEX, Reference, Store, StoreError};
+use crate::store::{Reference, Store, StoreError};
 
 /// Why a publish did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -228,13 +228,7 @@ async fn commit_files<S: Store>(
     if tag_digest(store, tag).await?.as_ref() != base {
         return Ok(None);
     }
-    store
-        .put_manifest(
-            &Reference::Tag(tag.to_owned()),
-            MEDIA_TYPE_INDEX,
-            &objects.index,
-        )
-        .await?;
+    move_tag(store, &objects, tag).await?;
     if tag_digest(store, tag).await?.as_ref() != Some(&digest) {
         return Ok(None);
     }
