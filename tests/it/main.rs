@@ -10,6 +10,7 @@ mod oci_store;
 mod publish;
 mod python_interop;
 mod registry;
+mod registry_access;
 mod simulator;
 mod support;
 mod verify;
