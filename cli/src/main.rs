@@ -16,6 +16,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Output piped into `head` and closed early ends the process quietly,
+    // as for other command-line tools, instead of a print panic.
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any other thread exists; it
+    // only restores the default disposition of SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // Every failure exits 1, usage errors included (clap's default is 2);
     // --help and --version exit 0.
     let cli = match cmd::Cli::try_parse() {

@@ -13,4 +13,5 @@ mod registry;
 mod registry_access;
 mod simulator;
 mod support;
+mod threshold;
 mod verify;

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
 """Check a TUF repository (e.g. written by tuf-oci) with python-tuf's ngclient.
 
-usage: verify_repo.py [--expect-fail] REPO_DIR
+usage: verify_repo.py [--expect-fail] [--cache DIR] REPO_DIR
 
 REPO_DIR holds metadata/ (1.root.json, ..., timestamp.json), targets/ and
 expected.json ({"targets": {path: {"length", "sha256", ["role"]}}, ...}).
 REPO_DIR is served on 127.0.0.1:<random port>; the Updater is bootstrapped with
-1.root.json, refreshed, and every expected target is looked up and downloaded.
+1.root.json, refreshed, and every expected target is looked up and downloaded
+(unless its entry says "download": false).
+
+With --cache DIR the client's metadata directory is DIR and survives the run:
+a later run against a newer state of the repository starts from what this one
+trusted (bootstrapped from 1.root.json only when DIR holds no root.json), so
+python-tuf follows root rotations and key changes as a deployed client would.
 
 Exit 0 when everything matches; 1 otherwise.
 With --expect-fail: exit 0 only if python-tuf itself raises (in refresh,
@@ -52,16 +58,18 @@ def highest_root_version(meta_dir: Path) -> int:
     return max(versions, default=0)
 
 
-def check(repo: Path, work: Path) -> tuple[int, list[str]]:
+def check(repo: Path, work: Path, cache: Path | None) -> tuple[int, list[str]]:
     """Run the client; return (number of targets, mismatch messages).
 
     Raises Rejected when python-tuf fails.
     """
     expected = json.loads((repo / "expected.json").read_text())
-    meta_dir, target_dir = work / "metadata", work / "targets"
-    meta_dir.mkdir()
-    root_bytes = (repo / "metadata" / "1.root.json").read_bytes()
-    (meta_dir / "root.json").write_bytes(root_bytes)  # the trust anchor
+    meta_dir, target_dir = cache or work / "metadata", work / "targets"
+    meta_dir.mkdir(parents=True, exist_ok=True)
+    root_bytes = None
+    if not (meta_dir / "root.json").exists():
+        root_bytes = (repo / "metadata" / "1.root.json").read_bytes()
+        (meta_dir / "root.json").write_bytes(root_bytes)  # the trust anchor
 
     handler = partial(QuietHandler, directory=str(repo))
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
@@ -77,7 +85,7 @@ def check(repo: Path, work: Path) -> tuple[int, list[str]]:
                     bootstrap=root_bytes,
                 )
             except Exception as e:
-                raise Rejected("Updater(bootstrap=1.root.json)", e) from e
+                raise Rejected("Updater(trusted root)", e) from e
             try:
                 updater.refresh()
             except Exception as e:
@@ -116,6 +124,9 @@ def check_targets(
                 f"{path}: metadata says length={info.length} sha256={got_sha}, "
                 f"expected length={exp['length']} sha256={exp['sha256']}"
             )
+        if exp.get("download") is False:
+            print(f"ok {path} (metadata only)")
+            continue
         try:
             local = updater.download_target(info)
         except Exception as e:
@@ -136,11 +147,12 @@ def main() -> int:
         action="store_true",
         help="succeed only if python-tuf rejects the repository",
     )
+    ap.add_argument("--cache", type=Path, help="persistent client metadata directory")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="verify_repo-") as tmp:
         try:
-            n, problems = check(args.repo_dir.resolve(), Path(tmp))
+            n, problems = check(args.repo_dir.resolve(), Path(tmp), args.cache)
         except Rejected as e:
             if args.expect_fail:
                 print(f"EXPECTED FAILURE: python-tuf rejected the repository in {e}")

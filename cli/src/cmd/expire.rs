@@ -5,7 +5,7 @@ use anyhow::bail;
 use chrono::{Duration, Utc};
 use tuf_oci::publish::Change;
 
-use super::publish::{RepoArgs, commit, load, open_store};
+use super::publish::{Plan, RepoArgs, commit, load};
 
 /// `tuf-oci expire ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -20,15 +20,38 @@ pub enum ExpireCommand {
         #[arg(long, default_value_t = 7)]
         within_days: u32,
     },
-    /// Re-sign roles with a new expiry: targets roles by name; snapshot and
-    /// timestamp are always re-signed (alone when no role is named). Root
-    /// needs a new root version, signed with the root keys.
+    #[command(flatten)]
+    Change(ExpireChange),
+}
+
+/// The expire command that changes the repository.
+#[derive(Debug, clap::Subcommand)]
+pub enum ExpireChange {
+    /// Re-sign roles with a new expiry: root (a new root version, signed
+    /// with the root keys) and targets roles by name; snapshot and
+    /// timestamp are always re-signed (alone when no role is named).
     ///
     /// Example: tuf-oci expire bump targets team-a --repository oci:./store
     Bump {
-        /// Targets roles to re-sign (`targets`, delegated role names).
+        /// Roles to re-sign (`root`, `targets`, delegated role names).
         roles: Vec<String>,
     },
+}
+
+/// The plan of an expire change.
+pub(super) fn plan_expire(args: &RepoArgs, change: ExpireChange) -> anyhow::Result<Plan> {
+    let ExpireChange::Bump { roles } = change;
+    let changes: Vec<Change> = if roles.is_empty() {
+        vec![Change::Resign {
+            role: "timestamp".into(),
+        }]
+    } else {
+        roles
+            .into_iter()
+            .map(|role| Change::Resign { role })
+            .collect()
+    };
+    Ok(Plan::new(args.reference(None)?, changes))
 }
 
 /// `tuf-oci expire ...`.
@@ -71,19 +94,9 @@ pub async fn expire(args: RepoArgs, command: ExpireCommand) -> anyhow::Result<()
             }
             Ok(())
         }
-        ExpireCommand::Bump { roles } => {
-            let changes: Vec<Change> = if roles.is_empty() {
-                vec![Change::Resign {
-                    role: "timestamp".into(),
-                }]
-            } else {
-                roles
-                    .into_iter()
-                    .map(|role| Change::Resign { role })
-                    .collect()
-            };
-            let store = open_store(&reference)?;
-            commit(&args, &reference, &store, &changes).await
+        ExpireCommand::Change(change) => {
+            let plan = plan_expire(&args, change)?;
+            commit(&args, plan).await
         }
     }
 }

@@ -100,6 +100,10 @@ enum Command {
     Public {
         /// A key reference: PATH, file:PATH, env:VAR, pkcs11:..., plugin:NAME:KEY-ID.
         key: String,
+        /// Also write the public key object to this file (what `rotate
+        /// --add-key` takes from a key holder who keeps the private key).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -216,14 +220,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
             list_dir(Path::new(&place), &passphrase)
         }
-        Command::Public { key } => {
+        Command::Public { key, out } => {
             let options = SignerOptions {
                 passphrase,
                 ..SignerOptions::default()
             };
             let signer = signer::open(&KeyRef::parse(&key)?, &options).await?;
             println!("{}", signer.key_id());
-            println!("{}", serde_json::to_string_pretty(signer.key())?);
+            let json = serde_json::to_string_pretty(signer.key())?;
+            println!("{json}");
+            if let Some(out) = out {
+                std::fs::write(&out, format!("{json}\n"))
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+            }
             Ok(())
         }
     }

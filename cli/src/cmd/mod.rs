@@ -1,5 +1,6 @@
 //! Command-line definitions and dispatch.
 
+mod change;
 mod client;
 mod demo;
 mod expire;
@@ -84,6 +85,25 @@ enum Command {
         #[command(flatten)]
         repo: publish::RepoArgs,
     },
+    /// Change a role's keys or threshold now: add keys, remove (revoke)
+    /// keys. Every key the new versions need must be at hand; otherwise
+    /// use `change stage rotate`.
+    ///
+    /// Example: tuf-oci rotate targets --add-key new-targets.pem --remove-key 3a7f… --repository oci:./store
+    Rotate {
+        #[command(flatten)]
+        rotate: change::RotateArgs,
+        #[command(flatten)]
+        repo: publish::RepoArgs,
+    },
+    /// Threshold and offline signing: stage a change, sign it with each key
+    /// holder's keys, commit it when every threshold is met.
+    Change {
+        #[command(subcommand)]
+        command: change::ChangeCommand,
+        #[command(flatten)]
+        repo: publish::RepoArgs,
+    },
     /// What the repository holds, and which keys are at hand.
     ///
     /// Example: tuf-oci status --repository oci:./store
@@ -107,6 +127,8 @@ impl Cli {
             Command::Status(args) => publish::status(args).await,
             Command::Expire { command, repo } => expire::expire(repo, command).await,
             Command::Copy { from, to } => publish::copy(from, to).await,
+            Command::Rotate { rotate, repo } => change::rotate(repo, rotate).await,
+            Command::Change { command, repo } => change::change(repo, command).await,
         };
         done.map(|()| std::process::ExitCode::SUCCESS)
     }

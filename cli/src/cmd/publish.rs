@@ -1,4 +1,6 @@
-//! The publisher's commands: `init`, `sign`, `target`, `delegate`, `status`.
+//! The publisher's commands: `init`, `sign`, `target`, `delegate`, `status`,
+//! `copy`; every change is a [`Plan`], committed here or staged by
+//! `change stage`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use tuf_oci::crypto::{PrivateKey, Scheme};
 use tuf_oci::image::ImageRef;
 use tuf_oci::publish::{self, Change, Keyring, PublishOptions, RepoState};
 use tuf_oci::repository::Expiries;
-use tuf_oci::signer::{self, KeyRef, KeySigner, SignerOptions};
+use tuf_oci::signer::{self, KeyRef, KeySigner, Signer, SignerOptions};
 use tuf_oci::store::{AnyStore, RegistryConfig, RepositoryRef};
 
 use super::key::PassphraseArgs;
@@ -76,9 +78,56 @@ impl RepoArgs {
         }
     }
 
-    async fn keyring(&self, reference: &RepositoryRef) -> anyhow::Result<Keyring> {
+    /// The key directory's keys and the `--key` ones.
+    pub(super) async fn keyring(&self, reference: &RepositoryRef) -> anyhow::Result<Keyring> {
         let dir = self.key_dir(reference);
         Ok(Keyring::open(Some(&dir), &self.key_refs, &self.signer_options()).await?)
+    }
+
+    /// Without a repository (an offline signer with a change-set file):
+    /// the `--key` keys and those of `--keys DIR`, if given.
+    pub(super) async fn offline_keyring(&self) -> anyhow::Result<Keyring> {
+        Ok(Keyring::open(self.keys.as_deref(), &self.key_refs, &self.signer_options()).await?)
+    }
+
+    /// Open a key reference with these passphrase options.
+    pub(super) async fn open_signer(&self, reference: &str) -> anyhow::Result<Arc<dyn Signer>> {
+        Ok(signer::open(&KeyRef::parse(reference)?, &self.signer_options()).await?)
+    }
+
+    /// The repository's `--repository`, if given.
+    pub(super) fn repository(&self) -> Option<&str> {
+        self.repository.as_deref()
+    }
+}
+
+/// A change to make: the repository, the changes, and the signers that come
+/// with them (a new role's key, a rotated role's new keys), by role.
+pub(super) struct Plan {
+    /// The repository.
+    pub reference: RepositoryRef,
+    /// The changes.
+    pub changes: Vec<Change>,
+    /// Signers the changes bring.
+    pub signers: Vec<(String, Arc<dyn Signer>)>,
+}
+
+impl Plan {
+    pub(super) fn new(reference: RepositoryRef, changes: Vec<Change>) -> Self {
+        Self {
+            reference,
+            changes,
+            signers: Vec::new(),
+        }
+    }
+
+    /// The keyring of `args` with this plan's signers.
+    pub(super) async fn keyring(&self, args: &RepoArgs) -> anyhow::Result<Keyring> {
+        let mut keys = args.keyring(&self.reference).await?;
+        for (role, signer) in &self.signers {
+            keys.add(role, signer.clone());
+        }
+        Ok(keys)
     }
 }
 
@@ -88,7 +137,7 @@ pub(super) fn open_store(reference: &RepositoryRef) -> anyhow::Result<AnyStore> 
 
 /// Publishing options; the pinned root is `KEYDIR/root.json` when there is
 /// one (written by `init`), so the publisher builds only on states it trusts.
-fn options(args: &RepoArgs, reference: &RepositoryRef) -> PublishOptions {
+pub(super) fn options(args: &RepoArgs, reference: &RepositoryRef) -> PublishOptions {
     PublishOptions {
         tag: reference.tag().to_owned(),
         trusted_root: std::fs::read(args.key_dir(reference).join("root.json")).ok(),
@@ -179,7 +228,7 @@ async fn add_changes(images: &[String], role: Option<&str>) -> anyhow::Result<Ve
 }
 
 /// What a change does, in words.
-fn describe_change(change: &Change) -> String {
+pub(super) fn describe_change(change: &Change) -> String {
     match change {
         Change::AddTarget { name, file, role } => format!(
             "add target {name} = sha256:{} ({} bytes){}",
@@ -203,18 +252,29 @@ fn describe_change(change: &Change) -> String {
         ),
         Change::RemoveDelegation { name } => format!("remove delegated role {name}"),
         Change::Resign { role } => format!("re-sign {role} with a new expiry"),
+        Change::RotateKeys {
+            role,
+            add,
+            remove,
+            threshold,
+        } => {
+            let mut parts: Vec<String> = add
+                .iter()
+                .map(|k| format!("add key {}", k.key_id()))
+                .collect();
+            parts.extend(remove.iter().map(|k| format!("remove key {k}")));
+            parts.extend(threshold.map(|t| format!("threshold {t}")));
+            format!("keys of {role}: {}", parts.join(", "))
+        }
     }
 }
 
-pub(super) async fn commit(
-    args: &RepoArgs,
-    reference: &RepositoryRef,
-    store: &AnyStore,
-    changes: &[Change],
-) -> anyhow::Result<()> {
+/// Commit a plan (with `--dry-run`, say what it would do).
+pub(super) async fn commit(args: &RepoArgs, plan: Plan) -> anyhow::Result<()> {
+    let reference = &plan.reference;
     if args.dry_run {
         println!("a commit to {reference} would:");
-        for change in changes {
+        for change in &plan.changes {
             println!("  {}", describe_change(change));
         }
         println!(
@@ -222,8 +282,10 @@ pub(super) async fn commit(
         );
         return Ok(());
     }
-    let keys = args.keyring(reference).await?;
-    let published = publish::publish(store, changes, &keys, &options(args, reference)).await?;
+    let store = open_store(reference)?;
+    let keys = plan.keyring(args).await?;
+    let published =
+        publish::publish(&store, &plan.changes, &keys, &options(args, reference)).await?;
     let rebased = if published.attempts > 1 {
         format!(", after {} attempts", published.attempts)
     } else {
@@ -256,12 +318,23 @@ pub async fn sign(args: RepoArgs, images: Vec<String>) -> anyhow::Result<()> {
         }
     }
     let changes = add_changes(&images, None).await?;
-    commit(&args, &reference, &store, &changes).await
+    commit(&args, Plan::new(reference, changes)).await
 }
 
 /// `tuf-oci target ...`.
 #[derive(Debug, clap::Subcommand)]
 pub enum TargetCommand {
+    #[command(flatten)]
+    Change(TargetChange),
+    /// List every target with its digest and role.
+    ///
+    /// Example: tuf-oci target list --repository oci:./store
+    List,
+}
+
+/// The target commands that change the repository.
+#[derive(Debug, clap::Subcommand)]
+pub enum TargetChange {
     /// Add images as targets (their tags resolved to manifest digests).
     ///
     /// Example: tuf-oci target add registry.example.com/org/app:1.0 --repository registry.example.com/org/trust
@@ -281,30 +354,33 @@ pub enum TargetCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// List every target with its digest and role.
-    ///
-    /// Example: tuf-oci target list --repository oci:./store
-    List,
+}
+
+/// The plan of a target change.
+pub(super) async fn plan_target(args: &RepoArgs, change: TargetChange) -> anyhow::Result<Plan> {
+    match change {
+        TargetChange::Add { images, role } => {
+            let first = ImageRef::parse(&images[0])?;
+            let reference = args.reference(Some(&first))?;
+            let changes = add_changes(&images, role.as_deref()).await?;
+            Ok(Plan::new(reference, changes))
+        }
+        TargetChange::Remove { names } => {
+            let changes = names
+                .into_iter()
+                .map(|name| Change::RemoveTarget { name })
+                .collect();
+            Ok(Plan::new(args.reference(None)?, changes))
+        }
+    }
 }
 
 /// `tuf-oci target ...`.
 pub async fn target(args: RepoArgs, command: TargetCommand) -> anyhow::Result<()> {
     match command {
-        TargetCommand::Add { images, role } => {
-            let first = ImageRef::parse(&images[0])?;
-            let reference = args.reference(Some(&first))?;
-            let store = open_store(&reference)?;
-            let changes = add_changes(&images, role.as_deref()).await?;
-            commit(&args, &reference, &store, &changes).await
-        }
-        TargetCommand::Remove { names } => {
-            let reference = args.reference(None)?;
-            let store = open_store(&reference)?;
-            let changes: Vec<Change> = names
-                .into_iter()
-                .map(|name| Change::RemoveTarget { name })
-                .collect();
-            commit(&args, &reference, &store, &changes).await
+        TargetCommand::Change(change) => {
+            let plan = plan_target(&args, change).await?;
+            commit(&args, plan).await
         }
         TargetCommand::List => {
             let reference = args.reference(None)?;
@@ -355,11 +431,13 @@ pub enum DelegateCommand {
     },
 }
 
-/// `tuf-oci delegate ...`.
-pub async fn delegate(args: RepoArgs, command: DelegateCommand) -> anyhow::Result<()> {
+/// The plan of a delegation change.
+pub(super) async fn plan_delegate(
+    args: &RepoArgs,
+    command: DelegateCommand,
+) -> anyhow::Result<Plan> {
     let reference = args.reference(None)?;
-    let store = open_store(&reference)?;
-    let mut keys = args.keyring(&reference).await?;
+    let mut signers = Vec::new();
     let change = match command {
         DelegateCommand::Add {
             name,
@@ -368,10 +446,9 @@ pub async fn delegate(args: RepoArgs, command: DelegateCommand) -> anyhow::Resul
             terminating,
             delegator,
         } => {
-            let signer =
-                signer::open(&KeyRef::parse(&key_of_role)?, &args.signer_options()).await?;
+            let signer = args.open_signer(&key_of_role).await?;
             let key = signer.key().clone();
-            keys.add(&name, signer);
+            signers.push((name.clone(), signer));
             Change::AddDelegation {
                 delegator,
                 name,
@@ -382,12 +459,15 @@ pub async fn delegate(args: RepoArgs, command: DelegateCommand) -> anyhow::Resul
         }
         DelegateCommand::Remove { name } => Change::RemoveDelegation { name },
     };
-    if args.dry_run {
-        return commit(&args, &reference, &store, &[change]).await;
-    }
-    let published = publish::publish(&store, &[change], &keys, &options(&args, &reference)).await?;
-    println!("committed {reference} ({})", published.commit);
-    Ok(())
+    let mut plan = Plan::new(reference, vec![change]);
+    plan.signers = signers;
+    Ok(plan)
+}
+
+/// `tuf-oci delegate ...`.
+pub async fn delegate(args: RepoArgs, command: DelegateCommand) -> anyhow::Result<()> {
+    let plan = plan_delegate(&args, command).await?;
+    commit(&args, plan).await
 }
 
 /// `tuf-oci status`.

@@ -165,15 +165,43 @@ impl<T> Metadata<T> {
         keyids: &[KeyId],
         threshold: u32,
     ) -> Result<(), Error> {
+        let (counted, rejected) = self.check_signatures(keys, keyids);
+        let valid = counted.len() as u32;
+        if valid >= threshold && threshold > 0 {
+            Ok(())
+        } else {
+            Err(Error::new(
+                self.role.clone(),
+                ErrorKind::Threshold {
+                    threshold,
+                    valid,
+                    rejected,
+                },
+            ))
+        }
+    }
+
+    /// The authorised keys (among `keyids`, looked up in `keys`) whose
+    /// signatures on this metadata verify, each counted once, in file order.
+    pub fn valid_signers(&self, keys: &BTreeMap<KeyId, Key>, keyids: &[KeyId]) -> Vec<KeyId> {
+        self.check_signatures(keys, keyids).0
+    }
+
+    /// The counted signers and, for every other signature, why not.
+    fn check_signatures(
+        &self,
+        keys: &BTreeMap<KeyId, Key>,
+        keyids: &[KeyId],
+    ) -> (Vec<KeyId>, Vec<String>) {
         let authorised: BTreeSet<&str> = keyids.iter().map(KeyId::as_str).collect();
-        let mut counted: BTreeSet<&str> = BTreeSet::new();
+        let mut counted: Vec<KeyId> = Vec::new();
         // The same public key listed under two key IDs counts once.
         let mut counted_keys: BTreeSet<&str> = BTreeSet::new();
         let mut rejected = Vec::new();
         for signature in &self.signatures {
             let id = signature.keyid.as_str();
             let short: String = id.chars().take(8).collect();
-            if counted.contains(id) {
+            if counted.iter().any(|c| c.as_str() == id) {
                 continue;
             }
             if !authorised.contains(id) {
@@ -200,25 +228,11 @@ impl<T> Metadata<T> {
                         "key {short}: same public key as another counted key"
                     ));
                 }
-                Ok(()) => {
-                    counted.insert(id);
-                }
+                Ok(()) => counted.push(signature.keyid.clone()),
                 Err(e) => rejected.push(format!("key {short}: {e}")),
             }
         }
-        let valid = counted.len() as u32;
-        if valid >= threshold && threshold > 0 {
-            Ok(())
-        } else {
-            Err(Error::new(
-                self.role.clone(),
-                ErrorKind::Threshold {
-                    threshold,
-                    valid,
-                    rejected,
-                },
-            ))
-        }
+        (counted, rejected)
     }
 }
 

@@ -29,7 +29,7 @@ pub use envelope::{Metadata, Signature};
 pub use error::{Error, ErrorKind};
 pub use hashes::Hashes;
 pub use key::{Key, KeyId, KeyVal};
-pub use root::{RoleKeys, Root};
+pub use root::{RoleKeys, Root, TOP_LEVEL_ROLES};
 pub use snapshot::{MetaFile, Snapshot};
 pub use targets::{TargetFile, Targets};
 pub use timestamp::Timestamp;

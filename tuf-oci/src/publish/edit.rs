@@ -1,133 +1,147 @@
-//! Changes a publisher makes, replayable on a newer base (so that a commit
-//! that lost a race can be rebased), and re-signing what they touch.
+//! Signing the new versions a [`Draft`] holds, and finishing a state:
+//! every commit re-signs snapshot and timestamp over the new role files.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
-use super::{Keyring, PublishError, RepoState};
-use crate::crypto::hash::HashAlgorithm;
-use crate::image::{ImageRef, alias_target_name};
-use crate::metadata::{
-    DelegatedRole, Delegations, Key, MetaFile, Metadata, Role, Snapshot, TargetFile, Targets,
-    Timestamp,
-};
+use super::change::expiry;
+use super::draft::{Draft, next_version};
+use super::{Change, Keyring, PublishError, RepoState, Validity};
+use crate::metadata::{Key, KeyId, MetaFile, Metadata, Role, Root, Snapshot, Targets, Timestamp};
 use crate::repository::metadata_file_name;
 use crate::signer::{Signer, sign_metadata};
 
-/// One change to a repository.
+/// A new version of a role (root or a targets role), signed or not yet.
 #[derive(Debug, Clone)]
-pub enum Change {
-    /// Add or replace a target in `role` (the role the target's name is
-    /// delegated to when `None`).
-    AddTarget {
-        /// Target name (`org/app:1.0`).
-        name: String,
-        /// Its description.
-        file: TargetFile,
-        /// The role to list it in.
-        role: Option<String>,
-    },
-    /// Remove a target from whichever role lists it.
-    RemoveTarget {
-        /// Target name.
-        name: String,
-    },
-    /// Delegate `paths` from `delegator` to a new role with one key.
-    AddDelegation {
-        /// The delegating role.
-        delegator: String,
-        /// The new role.
-        name: String,
-        /// Its public key.
-        key: Key,
-        /// Path patterns (`org/app:*`).
-        paths: Vec<String>,
-        /// Whether the search stops at this role.
-        terminating: bool,
-    },
-    /// Remove a delegated role (and its targets).
-    RemoveDelegation {
-        /// The role.
-        name: String,
-    },
-    /// Re-sign a targets role (a new version with a new expiry). Snapshot
-    /// and timestamp are re-signed by every commit, so naming them re-signs
-    /// just those two. Root is not re-signed this way: a new root version
-    /// is signed by the root keys, which are meant to stay offline.
-    Resign {
-        /// The role.
-        role: String,
-    },
+pub enum StagedRole {
+    /// A new root version.
+    Root(Metadata<Root>),
+    /// A new version of `targets` or a delegated role.
+    Targets(Metadata<Targets>),
 }
 
-impl Change {
-    /// The changes that sign an image: its `PATH:TAG` target and the
-    /// `PATH@sha256:HEX` alias that digest references are looked up by.
-    pub fn add_image(image: &ImageRef, file: TargetFile, role: Option<String>) -> Vec<Change> {
-        let mut changes = vec![Change::AddTarget {
-            name: image.target_name(),
-            file: file.clone(),
-            role: role.clone(),
-        }];
-        if let Some(hex) = file.hashes.get(HashAlgorithm::Sha256) {
-            changes.push(Change::AddTarget {
-                name: alias_target_name(&image.path, hex),
-                file: file.clone(),
-                role,
-            });
-        }
-        changes
+impl StagedRole {
+    /// Parse the file of role `name`.
+    pub fn parse(name: &str, bytes: &[u8]) -> Result<Self, PublishError> {
+        Ok(if name == "root" {
+            Self::Root(Metadata::from_slice(bytes)?)
+        } else {
+            Self::Targets(Metadata::from_slice_as(bytes, name)?)
+        })
     }
-}
 
-/// How long re-signed metadata stays valid.
-#[derive(Debug, Clone, Copy)]
-pub struct Validity {
-    /// Targets roles (default 90 days).
-    pub targets: Duration,
-    /// Snapshot (default 7 days).
-    pub snapshot: Duration,
-    /// Timestamp (default 1 day).
-    pub timestamp: Duration,
-}
-
-impl Default for Validity {
-    fn default() -> Self {
-        Self {
-            targets: Duration::days(90),
-            snapshot: Duration::days(7),
-            timestamp: Duration::days(1),
+    /// Its version.
+    pub fn version(&self) -> u64 {
+        match self {
+            Self::Root(m) => m.signed.version,
+            Self::Targets(m) => m.signed.version,
         }
     }
-}
 
-fn expiry(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    let t = now + d;
-    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
-}
+    /// Its expiry.
+    pub fn expires(&self) -> DateTime<Utc> {
+        match self {
+            Self::Root(m) => m.signed.expires,
+            Self::Targets(m) => m.signed.expires,
+        }
+    }
 
-/// The role a target belongs to: the first delegated role (depth first,
-/// as clients search) whose patterns match, else `targets`.
-fn responsible_role(state: &BTreeMap<String, Targets>, name: &str) -> String {
-    let mut role = "targets".to_owned();
-    let mut seen = BTreeSet::new();
-    while seen.insert(role.clone()) {
-        let Some(delegations) = state.get(&role).and_then(|t| t.delegations.as_ref()) else {
-            break;
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::Root(m) => m.to_bytes(),
+            Self::Targets(m) => m.to_bytes(),
+        }
+    }
+
+    /// The bytes the signatures cover.
+    pub fn canonical_signed(&self) -> &[u8] {
+        match self {
+            Self::Root(m) => m.canonical_signed(),
+            Self::Targets(m) => m.canonical_signed(),
+        }
+    }
+
+    /// The key IDs that signed it so far.
+    pub fn signature_keyids(&self) -> Vec<KeyId> {
+        let signatures = match self {
+            Self::Root(m) => &m.signatures,
+            Self::Targets(m) => &m.signatures,
         };
-        match delegations.roles_for_target(name).into_iter().next() {
-            Some((child, _)) if state.contains_key(&child) => role = child,
-            _ => break,
+        signatures.iter().map(|s| s.keyid.clone()).collect()
+    }
+
+    /// The authorised keys whose signatures verify.
+    pub fn valid_signers(&self, keys: &BTreeMap<KeyId, Key>, keyids: &[KeyId]) -> Vec<KeyId> {
+        match self {
+            Self::Root(m) => m.valid_signers(keys, keyids),
+            Self::Targets(m) => m.valid_signers(keys, keyids),
         }
     }
-    role
+
+    /// Add a signature by `signer` under the key ID the metadata declares
+    /// for its key (`keyid`).
+    pub async fn sign(&mut self, keyid: &KeyId, signer: &dyn Signer) -> Result<(), PublishError> {
+        let span = tracing::info_span!("sign staged role", %keyid);
+        let sig =
+            tracing::Instrument::instrument(signer.sign(self.canonical_signed()), span).await?;
+        match self {
+            Self::Root(m) => m.add_signature(keyid.clone(), &sig),
+            Self::Targets(m) => m.add_signature(keyid.clone(), &sig),
+        }
+        Ok(())
+    }
+
+    /// Merge in the signatures of `other`, if it is the same content.
+    pub fn merge_signatures(&mut self, other: &StagedRole) -> bool {
+        if self.canonical_signed() != other.canonical_signed() {
+            return false;
+        }
+        let theirs = match other {
+            Self::Root(m) => m.signatures.clone(),
+            Self::Targets(m) => m.signatures.clone(),
+        };
+        let mine = match self {
+            Self::Root(m) => &mut m.signatures,
+            Self::Targets(m) => &mut m.signatures,
+        };
+        for s in theirs {
+            if !mine.iter().any(|m| m.keyid == s.keyid) {
+                mine.push(s);
+            }
+        }
+        true
+    }
 }
 
-/// Apply `changes` to `base` and sign the result: every changed targets
-/// role gets a new version, then snapshot and timestamp. Returns the files
-/// of the new state (`N.root.json`..., `timestamp.json`, `V.ROLE.json`).
+impl Draft {
+    /// The new versions, unsigned: root (if changed) and every changed
+    /// targets role, by role name.
+    pub(super) fn unsigned(&self) -> Result<BTreeMap<String, StagedRole>, PublishError> {
+        let mut out = BTreeMap::new();
+        if let Some(root) = &self.root {
+            out.insert(
+                "root".to_owned(),
+                StagedRole::Root(Metadata::new("root", root.clone())?),
+            );
+        }
+        for name in &self.changed {
+            let role = self.roles[name].clone();
+            out.insert(
+                name.clone(),
+                StagedRole::Targets(Metadata::new(name.clone(), role)?),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Apply `changes` to `base` and sign the result with `keys`: every
+/// changed role gets a new version, then snapshot and timestamp. Returns
+/// the files of the new state (`N.root.json`..., `timestamp.json`,
+/// `V.ROLE.json`).
 pub async fn apply(
     base: &RepoState,
     changes: &[Change],
@@ -135,181 +149,77 @@ pub async fn apply(
     validity: Validity,
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<String, Vec<u8>>, PublishError> {
-    let mut roles: BTreeMap<String, Targets> = base
-        .targets
-        .iter()
-        .map(|(n, m)| (n.clone(), m.signed.clone()))
-        .collect();
-    let mut changed: BTreeSet<String> = BTreeSet::new();
-    for change in changes {
-        match change {
-            Change::AddTarget { name, file, role } => {
-                let role = role
-                    .clone()
-                    .unwrap_or_else(|| responsible_role(&roles, name));
-                let r = roles.get_mut(&role).ok_or_else(|| {
-                    PublishError::State(format!("no role {role:?} to add {name:?} to"))
-                })?;
-                r.targets.insert(name.clone(), file.clone());
-                changed.insert(role);
-            }
-            Change::RemoveTarget { name } => {
-                let role = roles
-                    .iter()
-                    .find(|(_, t)| t.targets.contains_key(name))
-                    .map(|(r, _)| r.clone())
-                    .ok_or_else(|| PublishError::State(format!("no target {name:?}")))?;
-                let removed = roles
-                    .get_mut(&role)
-                    .expect("found above")
-                    .targets
-                    .remove(name);
-                changed.insert(role);
-                // The digest alias goes with the last tag naming that digest.
-                let image = name.rsplit_once(':').filter(|(p, _)| !p.contains('@'));
-                let digest = removed
-                    .as_ref()
-                    .and_then(|f| f.hashes.get(HashAlgorithm::Sha256))
-                    .map(str::to_owned);
-                if let (Some((path, _)), Some(digest)) = (image, digest) {
-                    let prefix = format!("{path}:");
-                    let still_named =
-                        roles.values().flat_map(|t| t.targets.iter()).any(|(n, f)| {
-                            n.starts_with(&prefix)
-                                && f.hashes.get(HashAlgorithm::Sha256) == Some(digest.as_str())
-                        });
-                    let alias = alias_target_name(path, &digest);
-                    if !still_named
-                        && let Some((r, t)) = roles
-                            .iter_mut()
-                            .find(|(_, t)| t.targets.contains_key(&alias))
-                    {
-                        t.targets.remove(&alias);
-                        changed.insert(r.clone());
-                    }
-                }
-            }
-            Change::AddDelegation {
-                delegator,
-                name,
-                key,
-                paths,
-                terminating,
-            } => {
-                if roles.contains_key(name) || crate::metadata::RoleType::Root.name() == name {
-                    return Err(PublishError::State(format!("role {name:?} exists already")));
-                }
-                let parent = roles.get_mut(delegator).ok_or_else(|| {
-                    PublishError::State(format!("no delegating role {delegator:?}"))
-                })?;
-                let delegations = parent.delegations.get_or_insert_with(|| Delegations {
-                    keys: BTreeMap::new(),
-                    roles: Some(Vec::new()),
-                    succinct_roles: None,
-                    unrecognized: Default::default(),
-                });
-                let key_id = key.key_id();
-                delegations.keys.insert(key_id.clone(), key.clone());
-                delegations
-                    .roles
-                    .as_mut()
-                    .ok_or_else(|| {
-                        PublishError::State(format!("{delegator:?} delegates to hashed bins"))
-                    })?
-                    .push(DelegatedRole {
-                        name: name.clone(),
-                        keyids: vec![key_id],
-                        threshold: 1,
-                        terminating: *terminating,
-                        paths: Some(paths.clone()),
-                        path_hash_prefixes: None,
-                        unrecognized: Default::default(),
-                    });
-                let mut empty = parent.clone();
-                empty.targets.clear();
-                empty.delegations = None;
-                empty.version = 0;
-                empty.unrecognized.clear();
-                roles.insert(name.clone(), empty);
-                changed.insert(delegator.clone());
-                changed.insert(name.clone());
-            }
-            Change::RemoveDelegation { name } => {
-                let delegator = roles
-                    .iter()
-                    .find(|(_, t)| {
-                        t.delegations
-                            .as_ref()
-                            .and_then(|d| d.roles.as_ref())
-                            .is_some_and(|rs| rs.iter().any(|r| &r.name == name))
-                    })
-                    .map(|(r, _)| r.clone())
-                    .ok_or_else(|| PublishError::State(format!("no delegated role {name:?}")))?;
-                let parent = roles.get_mut(&delegator).expect("found above");
-                if let Some(d) = parent.delegations.as_mut()
-                    && let Some(list) = d.roles.as_mut()
-                {
-                    list.retain(|r| &r.name != name);
-                    let used: BTreeSet<_> = list.iter().flat_map(|r| r.keyids.clone()).collect();
-                    d.keys.retain(|id, _| used.contains(id));
-                }
-                changed.insert(delegator);
-                // The role goes, and every role only it led to.
-                let mut gone = vec![name.clone()];
-                while let Some(role) = gone.pop() {
-                    if let Some(removed) = roles.remove(&role) {
-                        changed.remove(&role);
-                        let children = removed
-                            .delegations
-                            .iter()
-                            .flat_map(|d| d.roles.iter().flatten().map(|r| r.name.clone()));
-                        gone.extend(children.filter(|c| {
-                            !roles.values().any(|t| {
-                                t.delegations
-                                    .as_ref()
-                                    .and_then(|d| d.role_keys(c))
-                                    .is_some()
-                            })
-                        }));
-                    }
-                }
-            }
-            Change::Resign { role } => match role.as_str() {
-                "snapshot" | "timestamp" => {}
-                "root" => {
-                    return Err(PublishError::State(
-                        "root's expiry is extended by a new root version signed with the root keys; `expire bump` re-signs the other roles".into(),
-                    ));
-                }
-                _ if roles.contains_key(role) => {
-                    changed.insert(role.clone());
-                }
-                _ => return Err(PublishError::State(format!("no role {role:?} to re-sign"))),
-            },
-        }
+    let draft = Draft::new(base, changes, validity, now)?;
+    let mut signed = BTreeMap::new();
+    for (name, role) in draft.unsigned()? {
+        let bytes = match role {
+            StagedRole::Root(md) => sign(&name, md.signed, keys).await?,
+            StagedRole::Targets(md) => sign(&name, md.signed, keys).await?,
+        };
+        signed.insert(name, bytes);
     }
+    finish(base, &signed, keys, validity, now).await
+}
 
-    // Root files as loaded, named by their own version.
+/// The files of the state `base` becomes with the new role files `staged`
+/// (by role name; `root` for a new root version): every targets role
+/// reachable from `targets`, then a new snapshot and timestamp signed by
+/// `keys`.
+pub async fn finish(
+    base: &RepoState,
+    staged: &BTreeMap<String, Vec<u8>>,
+    keys: &Keyring,
+    validity: Validity,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, Vec<u8>>, PublishError> {
+    // Root files as loaded, named by their own version; then the new one.
     let mut files: BTreeMap<String, Vec<u8>> = base
         .files()
         .iter()
         .filter(|(n, _)| n.ends_with(".root.json"))
         .map(|(n, b)| (n.clone(), b.clone()))
         .collect();
+    if let Some(bytes) = staged.get("root") {
+        let root = Metadata::<Root>::from_slice(bytes)?;
+        files.insert(
+            metadata_file_name("root", Some(root.signed.version)),
+            bytes.clone(),
+        );
+    }
     let mut meta = BTreeMap::new();
-    for (name, mut role) in roles {
-        let bytes = if changed.contains(&name) {
-            role.version = next_version(&name, role.version)?;
-            role.expires = expiry(now, validity.targets);
-            sign(&name, role.clone(), keys).await?
-        } else {
-            base.files()
-                .get(&metadata_file_name(&name, Some(role.version)))
-                .cloned()
-                .ok_or_else(|| {
-                    PublishError::State(format!("the base state has no file for role {name:?}"))
-                })?
+    let mut queue = vec!["targets".to_owned()];
+    let mut seen = BTreeSet::new();
+    while let Some(name) = queue.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let (role, bytes) = match (staged.get(&name), base.targets.get(&name)) {
+            (Some(bytes), _) => (
+                Metadata::<Targets>::from_slice_as(bytes, &name)?.signed,
+                bytes.clone(),
+            ),
+            (None, Some(md)) => {
+                let file = metadata_file_name(&name, Some(md.signed.version));
+                let bytes = base.files().get(&file).cloned().ok_or_else(|| {
+                    PublishError::State(format!("the base state has no file {file}"))
+                })?;
+                (md.signed.clone(), bytes)
+            }
+            (None, None) => {
+                return Err(PublishError::State(format!(
+                    "role {name:?} is delegated to but has no metadata"
+                )));
+            }
         };
+        if let Some(d) = &role.delegations {
+            if let Some(list) = &d.roles {
+                queue.extend(list.iter().rev().map(|r| r.name.clone()));
+            }
+            if let Some(bins) = &d.succinct_roles {
+                let existing = staged.keys().chain(base.targets.keys());
+                queue.extend(existing.filter(|n| bins.is_bin(n)).cloned());
+            }
+        }
         meta.insert(
             format!("{name}.json"),
             MetaFile::describing(role.version, &bytes),
@@ -336,13 +246,6 @@ pub async fn apply(
     );
     files.insert("timestamp.json".to_owned(), timestamp_bytes);
     Ok(files)
-}
-
-/// The version after `version`, for `role`.
-fn next_version(role: &str, version: u64) -> Result<u64, PublishError> {
-    version
-        .checked_add(1)
-        .ok_or_else(|| PublishError::State(format!("{role} is at the largest version there is")))
 }
 
 /// Sign `signed` as `role` with the keyring's keys for it (whether they

@@ -9,16 +9,27 @@
 //! read-back means another publisher got in between: the changes are
 //! re-applied on the newer state (a rebase) and the commit retried.
 
+mod change;
+mod changeset;
 mod copy;
+mod draft;
 mod edit;
 mod keys;
 mod lease;
+mod staged;
 mod state;
+mod summary;
 
+pub use change::{Change, Validity};
+pub use changeset::{ChangeSet, Requirement};
 pub use copy::{Copied, copy_repository};
-pub use edit::{Change, Validity, apply};
+pub use edit::{StagedRole, apply, finish};
 pub use keys::Keyring;
 pub use lease::{ARTIFACT_TYPE_LEASE, Lease, LeaseOptions, lease_tag};
+pub use staged::{
+    ARTIFACT_TYPE_CHANGE_SET, commit_staged, load_staged, save_staged, sign_staged, stage,
+    staging_tag,
+};
 pub use state::RepoState;
 
 use std::collections::BTreeMap;
@@ -71,6 +82,9 @@ pub enum PublishError {
     /// The lease was taken over while committing.
     #[error("lost the publishing lease to {0} before committing; nothing was committed")]
     LeaseLost(String),
+    /// A staged change set lacks signatures: which roles still need which.
+    #[error("not committed: the change set is below threshold: {0}")]
+    BelowThreshold(String),
     /// Other publishers kept committing first.
     #[error("the repository changed under every one of {0} attempts; nothing was committed")]
     Conflict(u32),
@@ -289,19 +303,7 @@ pub async fn publish<S: Store>(
         let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
         let result = async {
             for attempt in 1..=options.attempts {
-                let base = RepoState::load(store, &options.tag).await?.ok_or_else(|| {
-                PublishError::State(format!(
-                    "{}:{} holds no TUF repository: run `tuf-oci init` (or `tuf-oci sign`) first",
-                    store.location(),
-                    options.tag
-                ))
-            })?;
-                // Build only on a state the pinned root vouches for (signatures
-                // and versions; an expired state can still be repaired).
-                if let Some(root) = &options.trusted_root {
-                    verify_files(base.files(), Some(root), DateTime::UNIX_EPOCH)
-                        .map_err(|e| PublishError::UntrustedBase(e.to_string()))?;
-                }
+                let base = staged::load_base(store, options).await?;
                 let files = apply(&base, changes, keys, options.validity, Utc::now()).await?;
                 if let Some(commit) = commit_files(
                     store,

@@ -1,0 +1,398 @@
+//! Applying [`Change`]s to a state, unsigned: the new versions of the roles
+//! they touch (root included), before anyone signs them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::change::expiry;
+use super::{Change, PublishError, RepoState, Validity};
+use crate::crypto::hash::HashAlgorithm;
+use crate::image::alias_target_name;
+use crate::metadata::{DelegatedRole, Delegations, Key, KeyId, Root, TOP_LEVEL_ROLES, Targets};
+
+/// A state being edited: every targets role, a new root if one is needed,
+/// and which targets roles need a new version.
+#[derive(Debug, Clone)]
+pub(super) struct Draft {
+    /// The base's root, when a change makes a new root version.
+    pub root: Option<Root>,
+    /// Every targets role of the new state, by name.
+    pub roles: BTreeMap<String, Targets>,
+    /// The targets roles that get a new version.
+    pub changed: BTreeSet<String>,
+}
+
+fn state_error(message: String) -> PublishError {
+    PublishError::State(message)
+}
+
+impl Draft {
+    /// Apply `changes` to `base`; the new versions expire `validity` after
+    /// `now`.
+    pub fn new(
+        base: &RepoState,
+        changes: &[Change],
+        validity: Validity,
+        now: DateTime<Utc>,
+    ) -> Result<Self, PublishError> {
+        let mut draft = Self {
+            root: None,
+            roles: base
+                .targets
+                .iter()
+                .map(|(n, m)| (n.clone(), m.signed.clone()))
+                .collect(),
+            changed: BTreeSet::new(),
+        };
+        for change in changes {
+            match change {
+                Change::AddTarget { name, file, role } => {
+                    let role = role
+                        .clone()
+                        .unwrap_or_else(|| responsible_role(&draft.roles, name));
+                    let r = draft.roles.get_mut(&role).ok_or_else(|| {
+                        state_error(format!("no role {role:?} to add {name:?} to"))
+                    })?;
+                    r.targets.insert(name.clone(), file.clone());
+                    draft.changed.insert(role);
+                }
+                Change::RemoveTarget { name } => draft.remove_target(name)?,
+                Change::AddDelegation {
+                    delegator,
+                    name,
+                    key,
+                    paths,
+                    terminating,
+                } => draft.add_delegation(delegator, name, key, paths, *terminating)?,
+                Change::RemoveDelegation { name } => draft.remove_delegation(name)?,
+                Change::RotateKeys {
+                    role,
+                    add,
+                    remove,
+                    threshold,
+                } => draft.rotate_keys(base, role, add, remove, *threshold)?,
+                Change::Resign { role } => match role.as_str() {
+                    "snapshot" | "timestamp" => {}
+                    "root" => {
+                        draft.root.get_or_insert_with(|| base.root.signed.clone());
+                    }
+                    _ if draft.roles.contains_key(role) => {
+                        draft.changed.insert(role.clone());
+                    }
+                    _ => return Err(state_error(format!("no role {role:?} to re-sign"))),
+                },
+            }
+        }
+        for name in &draft.changed {
+            let role = draft.roles.get_mut(name).expect("changed roles exist");
+            role.version = next_version(name, role.version)?;
+            role.expires = expiry(now, validity.targets);
+        }
+        if let Some(root) = draft.root.as_mut() {
+            root.version = next_version("root", base.root.signed.version)?;
+            root.expires = expiry(now, validity.root);
+        }
+        Ok(draft)
+    }
+
+    fn remove_target(&mut self, name: &str) -> Result<(), PublishError> {
+        let roles = &mut self.roles;
+        let role = roles
+            .iter()
+            .find(|(_, t)| t.targets.contains_key(name))
+            .map(|(r, _)| r.clone())
+            .ok_or_else(|| state_error(format!("no target {name:?}")))?;
+        let removed = roles
+            .get_mut(&role)
+            .expect("found above")
+            .targets
+            .remove(name);
+        self.changed.insert(role);
+        // The digest alias goes with the last tag naming that digest.
+        let image = name.rsplit_once(':').filter(|(p, _)| !p.contains('@'));
+        let digest = removed
+            .as_ref()
+            .and_then(|f| f.hashes.get(HashAlgorithm::Sha256))
+            .map(str::to_owned);
+        if let (Some((path, _)), Some(digest)) = (image, digest) {
+            let prefix = format!("{path}:");
+            let still_named = roles.values().flat_map(|t| t.targets.iter()).any(|(n, f)| {
+                n.starts_with(&prefix)
+                    && f.hashes.get(HashAlgorithm::Sha256) == Some(digest.as_str())
+            });
+            let alias = alias_target_name(path, &digest);
+            if !still_named
+                && let Some((r, t)) = roles
+                    .iter_mut()
+                    .find(|(_, t)| t.targets.contains_key(&alias))
+            {
+                t.targets.remove(&alias);
+                self.changed.insert(r.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn add_delegation(
+        &mut self,
+        delegator: &str,
+        name: &str,
+        key: &Key,
+        paths: &[String],
+        terminating: bool,
+    ) -> Result<(), PublishError> {
+        if self.roles.contains_key(name) || TOP_LEVEL_ROLES.contains(&name) {
+            return Err(state_error(format!("role {name:?} exists already")));
+        }
+        let parent = self
+            .roles
+            .get_mut(delegator)
+            .ok_or_else(|| state_error(format!("no delegating role {delegator:?}")))?;
+        let delegations = parent.delegations.get_or_insert_with(|| Delegations {
+            keys: BTreeMap::new(),
+            roles: Some(Vec::new()),
+            succinct_roles: None,
+            unrecognized: Default::default(),
+        });
+        let key_id = key.key_id();
+        delegations.keys.insert(key_id.clone(), key.clone());
+        delegations
+            .roles
+            .as_mut()
+            .ok_or_else(|| state_error(format!("{delegator:?} delegates to hashed bins")))?
+            .push(DelegatedRole {
+                name: name.to_owned(),
+                keyids: vec![key_id],
+                threshold: 1,
+                terminating,
+                paths: Some(paths.to_vec()),
+                path_hash_prefixes: None,
+                unrecognized: Default::default(),
+            });
+        let empty = empty_role(parent);
+        self.roles.insert(name.to_owned(), empty);
+        self.changed.insert(delegator.to_owned());
+        self.changed.insert(name.to_owned());
+        Ok(())
+    }
+
+    fn remove_delegation(&mut self, name: &str) -> Result<(), PublishError> {
+        let roles = &mut self.roles;
+        let delegator = roles
+            .iter()
+            .find(|(_, t)| {
+                t.delegations
+                    .as_ref()
+                    .and_then(|d| d.roles.as_ref())
+                    .is_some_and(|rs| rs.iter().any(|r| r.name == name))
+            })
+            .map(|(r, _)| r.clone())
+            .ok_or_else(|| state_error(format!("no delegated role {name:?}")))?;
+        let parent = roles.get_mut(&delegator).expect("found above");
+        if let Some(d) = parent.delegations.as_mut()
+            && let Some(list) = d.roles.as_mut()
+        {
+            list.retain(|r| r.name != name);
+            let used: BTreeSet<_> = list.iter().flat_map(|r| r.keyids.clone()).collect();
+            d.keys.retain(|id, _| used.contains(id));
+        }
+        self.changed.insert(delegator);
+        // The role goes, and every role only it led to.
+        let mut gone = vec![name.to_owned()];
+        while let Some(role) = gone.pop() {
+            if let Some(removed) = roles.remove(&role) {
+                self.changed.remove(&role);
+                let children = removed
+                    .delegations
+                    .iter()
+                    .flat_map(|d| d.roles.iter().flatten().map(|r| r.name.clone()));
+                gone.extend(children.filter(|c| {
+                    !roles.values().any(|t| {
+                        t.delegations
+                            .as_ref()
+                            .and_then(|d| d.role_keys(c))
+                            .is_some()
+                    })
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Change a role's keys where they are declared: root for the
+    /// top-level roles, the delegator for a delegated role.
+    fn rotate_keys(
+        &mut self,
+        base: &RepoState,
+        role: &str,
+        add: &[Key],
+        remove: &[KeyId],
+        threshold: Option<u32>,
+    ) -> Result<(), PublishError> {
+        if TOP_LEVEL_ROLES.contains(&role) {
+            let root = self.root.get_or_insert_with(|| base.root.signed.clone());
+            let Root { keys, roles, .. } = root;
+            let declared = roles
+                .get_mut(role)
+                .ok_or_else(|| state_error(format!("root declares no role {role:?}")))?;
+            edit_keys(
+                role,
+                keys,
+                &mut declared.keyids,
+                &mut declared.threshold,
+                add,
+                remove,
+                threshold,
+            )?;
+            let used: BTreeSet<KeyId> = roles.values().flat_map(|r| r.keyids.clone()).collect();
+            keys.retain(|id, _| used.contains(id));
+            if role == "targets" {
+                self.changed.insert(role.to_owned());
+            }
+            return Ok(());
+        }
+        let delegator = self
+            .roles
+            .iter()
+            .find(|(_, t)| {
+                t.delegations
+                    .as_ref()
+                    .is_some_and(|d| d.role_keys(role).is_some())
+            })
+            .map(|(n, _)| n.clone())
+            .ok_or_else(|| state_error(format!("no role {role:?} to rotate the keys of")))?;
+        let d = self
+            .roles
+            .get_mut(&delegator)
+            .and_then(|t| t.delegations.as_mut())
+            .expect("found above");
+        let Delegations {
+            keys,
+            roles,
+            succinct_roles,
+            ..
+        } = d;
+        let mut resigned = vec![role.to_owned()];
+        if let Some(list) = roles {
+            let declared = list
+                .iter_mut()
+                .find(|r| r.name == role)
+                .expect("found above");
+            edit_keys(
+                role,
+                keys,
+                &mut declared.keyids,
+                &mut declared.threshold,
+                add,
+                remove,
+                threshold,
+            )?;
+            let used: BTreeSet<KeyId> = list.iter().flat_map(|r| r.keyids.clone()).collect();
+            keys.retain(|id, _| used.contains(id));
+        } else if let Some(bins) = succinct_roles {
+            edit_keys(
+                role,
+                keys,
+                &mut bins.keyids,
+                &mut bins.threshold,
+                add,
+                remove,
+                threshold,
+            )?;
+            let used: BTreeSet<KeyId> = bins.keyids.iter().cloned().collect();
+            keys.retain(|id, _| used.contains(id));
+            let bins = bins.clone();
+            resigned = self
+                .roles
+                .keys()
+                .filter(|n| bins.is_bin(n))
+                .cloned()
+                .collect();
+        }
+        self.changed.insert(delegator);
+        self.changed.extend(resigned);
+        Ok(())
+    }
+}
+
+/// A new, empty targets role like `like` (same spec version).
+pub(super) fn empty_role(like: &Targets) -> Targets {
+    let mut empty = like.clone();
+    empty.targets.clear();
+    empty.delegations = None;
+    empty.version = 0;
+    empty.unrecognized.clear();
+    empty
+}
+
+/// Add and remove keys of `role` and set its threshold, refusing what
+/// could never be signed or names keys that are not there.
+fn edit_keys(
+    role: &str,
+    keys: &mut BTreeMap<KeyId, Key>,
+    keyids: &mut Vec<KeyId>,
+    threshold: &mut u32,
+    add: &[Key],
+    remove: &[KeyId],
+    new_threshold: Option<u32>,
+) -> Result<(), PublishError> {
+    for id in remove {
+        let before = keyids.len();
+        keyids.retain(|k| k != id);
+        if keyids.len() == before {
+            return Err(state_error(format!(
+                "key {id} is not a key of role {role:?} (its keys: {})",
+                keyids
+                    .iter()
+                    .map(KeyId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    for key in add {
+        let id = key.key_id();
+        if keyids.contains(&id) {
+            return Err(state_error(format!(
+                "key {id} is already a key of role {role:?}"
+            )));
+        }
+        keys.insert(id.clone(), key.clone());
+        keyids.push(id);
+    }
+    if let Some(t) = new_threshold {
+        *threshold = t;
+    }
+    if *threshold == 0 || *threshold as usize > keyids.len() {
+        return Err(state_error(format!(
+            "role {role:?} would have {} key(s) and threshold {threshold}: it could never be signed",
+            keyids.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The role a target belongs to: the first delegated role (depth first,
+/// as clients search) whose patterns match, else `targets`.
+fn responsible_role(state: &BTreeMap<String, Targets>, name: &str) -> String {
+    let mut role = "targets".to_owned();
+    let mut seen = BTreeSet::new();
+    while seen.insert(role.clone()) {
+        let Some(delegations) = state.get(&role).and_then(|t| t.delegations.as_ref()) else {
+            break;
+        };
+        match delegations.roles_for_target(name).into_iter().next() {
+            Some((child, _)) if state.contains_key(&child) => role = child,
+            _ => break,
+        }
+    }
+    role
+}
+
+/// The version after `version`, for `role`.
+pub(super) fn next_version(role: &str, version: u64) -> Result<u64, PublishError> {
+    version
+        .checked_add(1)
+        .ok_or_else(|| state_error(format!("{role} is at the largest version there is")))
+}
