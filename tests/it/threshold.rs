@@ -395,6 +395,33 @@ fn threshold_signing_rotation_and_recovery() {
     assert_eq!(state.root.signed.version, 5);
     assert!(!state.root.signed.keys.contains_key(root_c.as_str()));
     assert!(!state.root.signed.keys.contains_key(t2.as_str()));
+    // The online keys rotate too; the operator then puts the new key files
+    // in the key directory. python-tuf drops its cached timestamp and
+    // snapshot on such a rotation and follows.
+    for (n, role) in [(6, "timestamp"), (7, "snapshot")] {
+        let new_key = format!("{role}-2.pem");
+        cli.key(&format!("{role}-2"));
+        let old = cli.ok(&["key", "public", &dir_key(role)]);
+        let old = old.lines().next().unwrap();
+        cli.ok(&[
+            "rotate",
+            role,
+            "--remove-key",
+            old,
+            "--add-key",
+            &new_key,
+            "--key",
+            &format!("root={}", dir_key("root")),
+            "--key",
+            "root=root-b.pem",
+        ]);
+        assert_eq!(cli.state().root.signed.version, n);
+        assert_eq!(verify(), Some(0));
+        cli.fails(&["expire", "bump"], &["would not verify"]);
+        std::fs::copy(dir.path().join(&new_key), dir_key(role)).unwrap();
+        cli.ok(&["expire", "bump"]);
+        cli.python_follows(n, &["store:1.0"]);
+    }
     // Root's expiry is extended by a new version signed by a threshold.
     cli.fails(&["expire", "bump", "root"], &["would not verify"]);
     cli.ok(&[
@@ -406,9 +433,9 @@ fn threshold_signing_rotation_and_recovery() {
         "--key",
         "root=root-b.pem",
     ]);
-    assert_eq!(cli.state().root.signed.version, 6);
+    assert_eq!(cli.state().root.signed.version, 8);
     assert_eq!(verify(), Some(0));
-    cli.python_follows(6, &["store:1.0"]);
+    cli.python_follows(8, &["store:1.0"]);
 }
 
 fn options() -> PublishOptions {
