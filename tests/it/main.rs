@@ -11,6 +11,7 @@ mod publish;
 mod python_interop;
 mod registry;
 mod registry_access;
+mod scale;
 mod simulator;
 mod support;
 mod threshold;

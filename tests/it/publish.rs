@@ -20,7 +20,7 @@ use tuf_oci::store::{
 use crate::registry::{Auth, Registry};
 use crate::support::{describe, in_dir, signer, trusted_root, tuf_oci, tuf_oci_in};
 
-fn keyring() -> Keyring {
+pub(crate) fn keyring() -> Keyring {
     let mut keys = Keyring::new();
     for role in ["root", "targets", "snapshot", "timestamp"] {
         keys.add(role, signer(Scheme::Ed25519));
@@ -28,7 +28,7 @@ fn keyring() -> Keyring {
     keys
 }
 
-fn fast() -> PublishOptions {
+pub(crate) fn fast() -> PublishOptions {
     PublishOptions {
         lease: LeaseOptions {
             holder: "test".into(),
@@ -41,7 +41,7 @@ fn fast() -> PublishOptions {
 }
 
 /// A new repository in `store`, signed by `keys`.
-async fn init<S: Store>(store: &S, keys: &Keyring) -> publish::Published {
+pub(crate) async fn init<S: Store>(store: &S, keys: &Keyring) -> publish::Published {
     publish::init(
         store,
         publish::top_level_keys(keys).unwrap(),
@@ -52,7 +52,7 @@ async fn init<S: Store>(store: &S, keys: &Keyring) -> publish::Published {
     .unwrap()
 }
 
-fn target(n: u32) -> TargetFile {
+pub(crate) fn target(n: u32) -> TargetFile {
     TargetFile {
         length: u64::from(n),
         hashes: Hashes(
@@ -67,7 +67,7 @@ fn target(n: u32) -> TargetFile {
     }
 }
 
-fn add(name: &str, n: u32) -> Change {
+pub(crate) fn add(name: &str, n: u32) -> Change {
     Change::AddTarget {
         name: name.into(),
         file: target(n),
@@ -101,7 +101,7 @@ async fn verified_targets<S: Store>(store: S, root: &[u8]) -> BTreeSet<String> {
         .collect()
 }
 
-async fn root_v1<S: Store>(store: &S) -> Vec<u8> {
+pub(crate) async fn root_v1<S: Store>(store: &S) -> Vec<u8> {
     RepoState::load(store, "tuf-commit")
         .await
         .unwrap()

@@ -36,8 +36,13 @@ fn free_port() -> u16 {
 }
 
 impl Registry {
-    /// Start a registry.
+    /// Start a registry (that allows DELETE).
     pub fn start(auth: Auth<'_>) -> Self {
+        Self::start_with(auth, true)
+    }
+
+    /// Start a registry; `delete`: whether it allows DELETE.
+    pub fn start_with(auth: Auth<'_>, delete: bool) -> Self {
         let base = if Path::new("/dev/shm").is_dir() {
             "/dev/shm"
         } else {
@@ -75,7 +80,7 @@ impl Registry {
         for _ in 0..5 {
             let addr = format!("127.0.0.1:{}", free_port());
             let config = format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {addr}\n  secret: test-only\n{auth_block}",
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: {delete}\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {addr}\n  secret: test-only\n{auth_block}",
                 dir.path().join("data").display()
             );
             let config_file = dir.path().join("config.yml");

@@ -118,3 +118,17 @@ pub fn trusted_root(output: &Output) -> String {
         .unwrap_or_else(|| panic!("no trusted root printed: {}", describe(output)))
         .to_owned()
 }
+
+/// The current state of the TUF repository in the image layout `dir`.
+pub fn layout_state(dir: &Path) -> tuf_oci::publish::RepoState {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(tuf_oci::publish::RepoState::load(
+        &tuf_oci::store::LayoutStore::new(dir),
+        "tuf-commit",
+    ))
+    .unwrap()
+    .expect("a repository")
+}

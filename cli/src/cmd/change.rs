@@ -123,6 +123,13 @@ pub(super) async fn plan_rotate(args: &RepoArgs, rotate: RotateArgs) -> anyhow::
             None => {
                 let signer = args.open_signer(reference).await?;
                 add.push(signer.key().clone());
+                // A bin's keys are every bin's: the new key signs them all.
+                if let Some((prefix, hex)) = rotate.role.rsplit_once('-')
+                    && !hex.is_empty()
+                    && hex.chars().all(|c| c.is_ascii_hexdigit())
+                {
+                    signers.push((format!("{prefix}-*"), signer.clone()));
+                }
                 signers.push((rotate.role.clone(), signer));
             }
         }

@@ -5,6 +5,7 @@ mod client;
 mod demo;
 mod expire;
 mod key;
+mod prune;
 mod publish;
 mod verify;
 
@@ -104,6 +105,16 @@ enum Command {
         #[command(flatten)]
         repo: publish::RepoArgs,
     },
+    /// Delete the manifests and blobs of repository states older than the
+    /// newest --keep (root files and anything a tag names are kept).
+    ///
+    /// Example: tuf-oci prune --keep 5 --repository registry.example.com/org/trust
+    Prune {
+        #[command(flatten)]
+        prune: prune::PruneArgs,
+        #[command(flatten)]
+        repo: publish::RepoArgs,
+    },
     /// What the repository holds, and which keys are at hand.
     ///
     /// Example: tuf-oci status --repository oci:./store
@@ -127,6 +138,7 @@ impl Cli {
             Command::Status(args) => publish::status(args).await,
             Command::Expire { command, repo } => expire::expire(repo, command).await,
             Command::Copy { from, to } => publish::copy(from, to).await,
+            Command::Prune { prune, repo } => prune::prune(repo, prune).await,
             Command::Rotate { rotate, repo } => change::rotate(repo, rotate).await,
             Command::Change { command, repo } => change::change(repo, command).await,
         };

@@ -95,6 +95,11 @@ impl RepoArgs {
         Ok(signer::open(&KeyRef::parse(reference)?, &self.signer_options()).await?)
     }
 
+    /// Whether `--dry-run` was given.
+    pub(super) fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
     /// The repository's `--repository`, if given.
     pub(super) fn repository(&self) -> Option<&str> {
         self.repository.as_deref()
@@ -251,6 +256,15 @@ pub(super) fn describe_change(change: &Change) -> String {
             if *terminating { " (terminating)" } else { "" }
         ),
         Change::RemoveDelegation { name } => format!("remove delegated role {name}"),
+        Change::AddBins {
+            delegator,
+            count,
+            name_prefix,
+            key,
+        } => format!(
+            "delegate from {delegator} to {count} hashed bins {name_prefix}-* signed by key {}",
+            key.key_id()
+        ),
         Change::Resign { role } => format!("re-sign {role} with a new expiry"),
         Change::RotateKeys {
             role,
@@ -354,6 +368,18 @@ pub enum TargetChange {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// Add targets in bulk: from a JSON object `{NAME: {"length": N,
+    /// "hashes": {"sha256": HEX}}}` (a targets role's `targets`), or from
+    /// every file below a directory (named by their relative paths).
+    ///
+    /// Example: tuf-oci target import ./dist --repository oci:./store
+    Import {
+        /// A JSON file or a directory.
+        from: PathBuf,
+        /// List them in this role (default: the role each name is delegated to).
+        #[arg(long)]
+        role: Option<String>,
+    },
 }
 
 /// The plan of a target change.
@@ -369,6 +395,17 @@ pub(super) async fn plan_target(args: &RepoArgs, change: TargetChange) -> anyhow
             let changes = names
                 .into_iter()
                 .map(|name| Change::RemoveTarget { name })
+                .collect();
+            Ok(Plan::new(args.reference(None)?, changes))
+        }
+        TargetChange::Import { from, role } => {
+            let changes = publish::import_targets(&from)?
+                .into_iter()
+                .map(|(name, file)| Change::AddTarget {
+                    name,
+                    file,
+                    role: role.clone(),
+                })
                 .collect();
             Ok(Plan::new(args.reference(None)?, changes))
         }
@@ -429,6 +466,27 @@ pub enum DelegateCommand {
         /// The role.
         name: String,
     },
+    /// Delegate to COUNT succinct hashed bins (TAP 15), all signed by one
+    /// key: the delegator's targets move into their bins, and every target
+    /// added later lands in its bin. Give the bins' key to later commands
+    /// as `--key 'PREFIX-*=REF'` (or put it in the key directory as
+    /// `PREFIX-*.pem`).
+    ///
+    /// Example: tuf-oci delegate bins --count 256 --key-of-role bins.pem --repository oci:./store
+    Bins {
+        /// How many bins: a power of two from 2 to 65536.
+        #[arg(long)]
+        count: u64,
+        /// The bins' key (any key reference).
+        #[arg(long)]
+        key_of_role: String,
+        /// Bin names are PREFIX-HEX.
+        #[arg(long, default_value = "bins")]
+        prefix: String,
+        /// The delegating role.
+        #[arg(long, default_value = "targets")]
+        delegator: String,
+    },
 }
 
 /// The plan of a delegation change.
@@ -458,6 +516,22 @@ pub(super) async fn plan_delegate(
             }
         }
         DelegateCommand::Remove { name } => Change::RemoveDelegation { name },
+        DelegateCommand::Bins {
+            count,
+            key_of_role,
+            prefix,
+            delegator,
+        } => {
+            let signer = args.open_signer(&key_of_role).await?;
+            let key = signer.key().clone();
+            signers.push((format!("{prefix}-*"), signer));
+            Change::AddBins {
+                delegator,
+                count,
+                name_prefix: prefix,
+                key,
+            }
+        }
     };
     let mut plan = Plan::new(reference, vec![change]);
     plan.signers = signers;

@@ -200,6 +200,30 @@ impl TrustedSet {
         role: &str,
         delegator: &str,
     ) -> Result<&Metadata<Targets>, Error> {
+        self.update_delegated(bytes, None, role, delegator)
+    }
+
+    /// [`update_delegated_targets`](Self::update_delegated_targets) for a
+    /// publisher that holds `bytes` parsed already (it built or loaded
+    /// them): the snapshot's hashes are checked against `bytes`, versions,
+    /// expiry and signatures against `parsed`, which must be their parse.
+    pub fn update_delegated_targets_parsed(
+        &mut self,
+        bytes: &[u8],
+        parsed: Metadata<Targets>,
+        role: &str,
+        delegator: &str,
+    ) -> Result<&Metadata<Targets>, Error> {
+        self.update_delegated(bytes, Some(parsed), role, delegator)
+    }
+
+    fn update_delegated(
+        &mut self,
+        bytes: &[u8],
+        parsed: Option<Metadata<Targets>>,
+        role: &str,
+        delegator: &str,
+    ) -> Result<&Metadata<Targets>, Error> {
         let snapshot = self
             .snapshot
             .as_ref()
@@ -224,7 +248,10 @@ impl TrustedSet {
             .ok_or_else(|| Error::Snapshot(format!("{role}.json is not listed")))?;
         meta.verify_bytes(bytes)
             .map_err(|kind| metadata::Error::new(role, kind))?;
-        let new = Metadata::<Targets>::from_slice_as(bytes, role)?;
+        let new = match parsed {
+            Some(parsed) => parsed,
+            None => Metadata::<Targets>::from_slice_as(bytes, role)?,
+        };
         if delegator == "root" {
             self.root.signed.verify_role(RoleType::Targets, &new)?;
         } else {

@@ -1,6 +1,6 @@
 //! Building, parsing and pushing commit objects.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use tracing::Instrument;
 
 use base64::Engine;
@@ -8,9 +8,9 @@ use oci_spec::image::{Descriptor, Digest, MediaType};
 use serde_json::{Value, json};
 
 use super::{
-    ANNOTATION_FILENAME, ANNOTATION_PART, ARTIFACT_TYPE_COMMIT, ARTIFACT_TYPE_DELEGATIONS,
-    ARTIFACT_TYPE_TOP_LEVEL, DELEGATIONS_PER_MANIFEST, MEDIA_TYPE_EMPTY, MEDIA_TYPE_METADATA,
-    PART_DELEGATIONS, PART_TOP_LEVEL,
+    ANNOTATION_FILENAME, ANNOTATION_PARENT, ANNOTATION_PART, ARTIFACT_TYPE_COMMIT,
+    ARTIFACT_TYPE_DELEGATIONS, ARTIFACT_TYPE_TOP_LEVEL, DELEGATIONS_PER_MANIFEST, MEDIA_TYPE_EMPTY,
+    MEDIA_TYPE_METADATA, PART_DELEGATIONS, PART_TOP_LEVEL,
 };
 use crate::metadata::{escape_control_characters, to_canonical_json};
 use crate::store::{
@@ -96,6 +96,16 @@ fn manifest(artifact_type: &str, layers: Vec<Value>) -> Vec<u8> {
 /// Lay out `files` (file name → exact bytes) as a commit: the name is
 /// `VERSION.ROLE.json` for every file but `timestamp.json`.
 pub fn build_commit(files: &BTreeMap<String, Vec<u8>>) -> Result<CommitObjects, OciError> {
+    build_commit_on(files, None)
+}
+
+/// [`build_commit`] for a state that replaces the commit `parent`, which
+/// the index names (`tuf-oci.parent`), so that history can be walked (and
+/// pruned) from the commit tag.
+pub fn build_commit_on(
+    files: &BTreeMap<String, Vec<u8>>,
+    parent: Option<&Digest>,
+) -> Result<CommitObjects, OciError> {
     let format = |reason: String| OciError::Format {
         location: "new commit".into(),
         reason,
@@ -153,12 +163,16 @@ pub fn build_commit(files: &BTreeMap<String, Vec<u8>>) -> Result<CommitObjects, 
             .iter()
             .map(|m| entry(m, PART_DELEGATIONS)),
     );
-    let index = object_bytes(&json!({
+    let mut index = json!({
         "schemaVersion": 2,
         "mediaType": MEDIA_TYPE_INDEX,
         "artifactType": ARTIFACT_TYPE_COMMIT,
         "manifests": children,
-    }));
+    });
+    if let Some(parent) = parent {
+        index["annotations"] = json!({ ANNOTATION_PARENT: parent.to_string() });
+    }
+    let index = object_bytes(&index);
     check_size("the commit index", &index)?;
     let mut blobs = vec![b"{}".to_vec()];
     blobs.extend(files.values().cloned());
@@ -196,7 +210,7 @@ pub async fn push_commit<S: Store>(
     if !is_valid_tag(tag) {
         return Err(StoreError::Invalid(format!("{tag:?} is not a valid tag")).into());
     }
-    let digest = push_objects(store, objects).await?;
+    let digest = push_objects(store, objects, &HashSet::new()).await?;
     move_tag(store, objects, tag).await?;
     Ok(digest)
 }
@@ -221,19 +235,27 @@ pub async fn move_tag<S: Store>(
 /// Push every object of a commit, none of them tagged: blobs first, then
 /// child manifests by digest, the index by digest. Returns the index's
 /// digest. Idempotent.
+/// Objects whose digest is in `present` (those of the state it replaces)
+/// are known to be in the store and are not pushed again.
 pub async fn push_objects<S: Store>(
     store: &S,
     objects: &CommitObjects,
+    present: &HashSet<Digest>,
 ) -> Result<Digest, OciError> {
     let span = tracing::info_span!("push_objects", store = %store.location());
     async {
         for blob in &objects.blobs {
-            store.put_blob(blob).await?;
+            if !present.contains(&sha256_digest(blob)) {
+                store.put_blob(blob).await?;
+            }
         }
         for m in &objects.manifests {
-            store
-                .put_manifest(&Reference::Digest(sha256_digest(m)), MEDIA_TYPE_MANIFEST, m)
-                .await?;
+            let digest = sha256_digest(m);
+            if !present.contains(&digest) {
+                store
+                    .put_manifest(&Reference::Digest(digest), MEDIA_TYPE_MANIFEST, m)
+                    .await?;
+            }
         }
         let digest = sha256_digest(&objects.index);
         store
@@ -261,6 +283,8 @@ pub struct CommitIndex {
     pub top_level: Descriptor,
     /// The delegation manifests.
     pub delegation_manifests: Vec<Descriptor>,
+    /// The commit this one replaced, if the index names it.
+    pub parent: Option<Digest>,
 }
 
 impl CommitIndex {
@@ -299,11 +323,21 @@ impl CommitIndex {
                 _ => {}
             }
         }
+        let parent = parsed
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_PARENT))
+            .map(|d| {
+                d.parse()
+                    .map_err(|_| format(format!("{ANNOTATION_PARENT} {d:?} is not a digest")))
+            })
+            .transpose()?;
         Ok(Self {
             digest,
             bytes,
             top_level: top_level.ok_or_else(|| format("no top-level manifest".into()))?,
             delegation_manifests,
+            parent,
         })
     }
 }
@@ -367,6 +401,22 @@ impl Commit {
     /// The descriptor of a top-level file.
     pub fn file(&self, name: &str) -> Option<&Descriptor> {
         self.files.get(name)
+    }
+
+    /// The digests of the index, its manifests, and the top-level
+    /// manifest's config and layers: objects this commit proves present.
+    pub fn object_digests(&self) -> HashSet<Digest> {
+        let mut out: HashSet<Digest> = self.files.values().map(|d| d.digest().clone()).collect();
+        out.insert(self.index.digest.clone());
+        out.insert(self.index.top_level.digest().clone());
+        out.extend(
+            self.index
+                .delegation_manifests
+                .iter()
+                .map(|d| d.digest().clone()),
+        );
+        out.insert(sha256_digest(b"{}"));
+        out
     }
 
     /// Versions of every root file in the commit, ascending.

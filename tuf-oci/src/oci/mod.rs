@@ -14,8 +14,8 @@ mod commit;
 mod transport;
 
 pub use commit::{
-    Commit, CommitIndex, CommitObjects, OciError, build_commit, inline_data, move_tag, push_commit,
-    push_objects,
+    Commit, CommitIndex, CommitObjects, OciError, build_commit, build_commit_on, inline_data,
+    move_tag, push_commit, push_objects,
 };
 pub use transport::OciTransport;
 
@@ -32,6 +32,8 @@ pub const ANNOTATION_FILENAME: &str = "tuf.io/filename";
 /// Annotation on each commit index entry: [`PART_TOP_LEVEL`] or
 /// [`PART_DELEGATIONS`].
 pub const ANNOTATION_PART: &str = "tuf-oci.part";
+/// Annotation on a commit index: the digest of the commit it replaced.
+pub const ANNOTATION_PARENT: &str = "tuf-oci.parent";
 /// The top-level manifest's part name.
 pub const PART_TOP_LEVEL: &str = "top-level";
 /// A delegation manifest's part name.

@@ -38,6 +38,20 @@ pub enum Change {
         /// Whether the search stops at this role.
         terminating: bool,
     },
+    /// Delegate everything `delegator` delegates to `count` succinct hashed
+    /// bins (TAP 15) named `PREFIX-HEX`, signed by one key. The
+    /// delegator's own targets move into their bins; later targets land in
+    /// their bin by themselves.
+    AddBins {
+        /// The delegating role (with no delegations yet).
+        delegator: String,
+        /// How many bins: a power of two, 2 to 65,536.
+        count: u64,
+        /// Bin name prefix.
+        name_prefix: String,
+        /// The key every bin is signed with.
+        key: Key,
+    },
     /// Remove a delegated role (and its targets).
     RemoveDelegation {
         /// The role.

@@ -9,7 +9,9 @@ use super::change::expiry;
 use super::{Change, PublishError, RepoState, Validity};
 use crate::crypto::hash::HashAlgorithm;
 use crate::image::alias_target_name;
-use crate::metadata::{DelegatedRole, Delegations, Key, KeyId, Root, TOP_LEVEL_ROLES, Targets};
+use crate::metadata::{
+    DelegatedRole, Delegations, Key, KeyId, Root, SuccinctRoles, TOP_LEVEL_ROLES, Targets,
+};
 
 /// A state being edited: every targets role, a new root if one is needed,
 /// and which targets roles need a new version.
@@ -65,6 +67,12 @@ impl Draft {
                     paths,
                     terminating,
                 } => draft.add_delegation(delegator, name, key, paths, *terminating)?,
+                Change::AddBins {
+                    delegator,
+                    count,
+                    name_prefix,
+                    key,
+                } => draft.add_bins(delegator, *count, name_prefix, key)?,
                 Change::RemoveDelegation { name } => draft.remove_delegation(name)?,
                 Change::RotateKeys {
                     role,
@@ -174,6 +182,64 @@ impl Draft {
         self.roles.insert(name.to_owned(), empty);
         self.changed.insert(delegator.to_owned());
         self.changed.insert(name.to_owned());
+        Ok(())
+    }
+
+    fn add_bins(
+        &mut self,
+        delegator: &str,
+        count: u64,
+        name_prefix: &str,
+        key: &Key,
+    ) -> Result<(), PublishError> {
+        if !count.is_power_of_two() || !(2..=65_536).contains(&count) {
+            return Err(state_error(format!(
+                "{count} bins: the number of bins must be a power of two from 2 to 65536"
+            )));
+        }
+        let parent = self
+            .roles
+            .get_mut(delegator)
+            .ok_or_else(|| state_error(format!("no delegating role {delegator:?}")))?;
+        if parent.delegations.as_ref().is_some_and(|d| {
+            d.succinct_roles.is_some() || d.roles.as_ref().is_some_and(|r| !r.is_empty())
+        }) {
+            return Err(state_error(format!(
+                "{delegator:?} delegates already: remove its delegations before delegating to bins"
+            )));
+        }
+        let key_id = key.key_id();
+        let bins = SuccinctRoles {
+            keyids: vec![key_id.clone()],
+            threshold: 1,
+            bit_length: count.trailing_zeros(),
+            name_prefix: name_prefix.to_owned(),
+            unrecognized: Default::default(),
+        };
+        let moved = std::mem::take(&mut parent.targets);
+        let empty = empty_role(parent);
+        parent.delegations = Some(Delegations {
+            keys: [(key_id, key.clone())].into(),
+            roles: None,
+            succinct_roles: Some(bins.clone()),
+            unrecognized: Default::default(),
+        });
+        for name in bins.bin_names() {
+            if self.roles.contains_key(&name) || TOP_LEVEL_ROLES.contains(&name.as_str()) {
+                return Err(state_error(format!("role {name:?} exists already")));
+            }
+            self.roles.insert(name.clone(), empty.clone());
+            self.changed.insert(name);
+        }
+        for (target, file) in moved {
+            let bin = bins.bin_for_target(&target);
+            self.roles
+                .get_mut(&bin)
+                .expect("every bin was made")
+                .targets
+                .insert(target, file);
+        }
+        self.changed.insert(delegator.to_owned());
         Ok(())
     }
 

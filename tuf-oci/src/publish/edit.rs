@@ -119,55 +119,76 @@ impl StagedRole {
 impl Draft {
     /// The new versions, unsigned: root (if changed) and every changed
     /// targets role, by role name.
-    pub(super) fn unsigned(&self) -> Result<BTreeMap<String, StagedRole>, PublishError> {
+    pub(super) fn into_unsigned(mut self) -> Result<BTreeMap<String, StagedRole>, PublishError> {
         let mut out = BTreeMap::new();
-        if let Some(root) = &self.root {
+        if let Some(root) = self.root {
             out.insert(
                 "root".to_owned(),
-                StagedRole::Root(Metadata::new("root", root.clone())?),
+                StagedRole::Root(Metadata::new("root", root)?),
             );
         }
-        for name in &self.changed {
-            let role = self.roles[name].clone();
+        for name in self.changed {
+            let role = self.roles.remove(&name).expect("changed roles exist");
             out.insert(
                 name.clone(),
-                StagedRole::Targets(Metadata::new(name.clone(), role)?),
+                StagedRole::Targets(Metadata::new(name, role)?),
             );
         }
         Ok(out)
     }
 }
 
+/// A new state: its files, and the new role versions it was made of.
+#[derive(Debug, Clone)]
+pub struct NewState {
+    /// Every file (`N.root.json`..., `timestamp.json`, `V.ROLE.json`).
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// The new versions of root and the targets roles, by role name.
+    pub roles: BTreeMap<String, StagedRole>,
+}
+
+/// The targets roles of the state `base` becomes with `staged`, parsed
+/// (for [`verify_state`](super::verify_state)).
+pub fn parsed_roles<'a>(
+    base: &'a RepoState,
+    staged: &'a BTreeMap<String, StagedRole>,
+) -> impl Fn(&str) -> Option<&'a Metadata<Targets>> + Sync + 'a {
+    move |role| match staged.get(role) {
+        Some(StagedRole::Targets(md)) => Some(md),
+        Some(StagedRole::Root(_)) => None,
+        None => base.targets.get(role),
+    }
+}
+
 /// Apply `changes` to `base` and sign the result with `keys`: every
-/// changed role gets a new version, then snapshot and timestamp. Returns
-/// the files of the new state (`N.root.json`..., `timestamp.json`,
-/// `V.ROLE.json`).
+/// changed role gets a new version, then snapshot and timestamp.
 pub async fn apply(
     base: &RepoState,
     changes: &[Change],
     keys: &Keyring,
     validity: Validity,
     now: DateTime<Utc>,
-) -> Result<BTreeMap<String, Vec<u8>>, PublishError> {
+) -> Result<NewState, PublishError> {
     let draft = Draft::new(base, changes, validity, now)?;
-    let mut signed = BTreeMap::new();
-    for (name, role) in draft.unsigned()? {
-        let bytes = match role {
-            StagedRole::Root(md) => sign(&name, md.signed, keys).await?,
-            StagedRole::Targets(md) => sign(&name, md.signed, keys).await?,
+    let mut roles = BTreeMap::new();
+    for (name, role) in draft.into_unsigned()? {
+        let signed = match role {
+            StagedRole::Root(md) => StagedRole::Root(sign(&name, md.signed, keys).await?),
+            StagedRole::Targets(md) => StagedRole::Targets(sign(&name, md.signed, keys).await?),
         };
-        signed.insert(name, bytes);
+        roles.insert(name, signed);
     }
-    finish(base, &signed, keys, validity, now).await
+    let files = finish(base, &roles, keys, validity, now).await?;
+    Ok(NewState { files, roles })
 }
 
-/// The files of the state `base` becomes with the new role files `staged`
-/// (by role name; `root` for a new root version): every targets role
-/// reachable from `targets`, then a new snapshot and timestamp signed by
-/// `keys`.
+/// The files of the state `base` becomes with the new role versions
+/// `staged` (by role name; `root` for a new root version): every targets
+/// role reachable from `targets`, then a new snapshot and timestamp signed
+/// by `keys`.
 pub async fn finish(
     base: &RepoState,
-    staged: &BTreeMap<String, Vec<u8>>,
+    staged: &BTreeMap<String, StagedRole>,
     keys: &Keyring,
     validity: Validity,
     now: DateTime<Utc>,
@@ -179,11 +200,10 @@ pub async fn finish(
         .filter(|(n, _)| n.ends_with(".root.json"))
         .map(|(n, b)| (n.clone(), b.clone()))
         .collect();
-    if let Some(bytes) = staged.get("root") {
-        let root = Metadata::<Root>::from_slice(bytes)?;
+    if let Some(StagedRole::Root(root)) = staged.get("root") {
         files.insert(
             metadata_file_name("root", Some(root.signed.version)),
-            bytes.clone(),
+            root.to_bytes(),
         );
     }
     let mut meta = BTreeMap::new();
@@ -194,16 +214,16 @@ pub async fn finish(
             continue;
         }
         let (role, bytes) = match (staged.get(&name), base.targets.get(&name)) {
-            (Some(bytes), _) => (
-                Metadata::<Targets>::from_slice_as(bytes, &name)?.signed,
-                bytes.clone(),
-            ),
+            (Some(StagedRole::Targets(md)), _) => (&md.signed, md.to_bytes()),
+            (Some(StagedRole::Root(_)), _) => {
+                return Err(PublishError::State("root is not a targets role".into()));
+            }
             (None, Some(md)) => {
                 let file = metadata_file_name(&name, Some(md.signed.version));
                 let bytes = base.files().get(&file).cloned().ok_or_else(|| {
                     PublishError::State(format!("the base state has no file {file}"))
                 })?;
-                (md.signed.clone(), bytes)
+                (&md.signed, bytes)
             }
             (None, None) => {
                 return Err(PublishError::State(format!(
@@ -230,7 +250,7 @@ pub async fn finish(
     snapshot.version = next_version("snapshot", snapshot.version)?;
     snapshot.expires = expiry(now, validity.snapshot);
     snapshot.meta = meta;
-    let snapshot_bytes = sign("snapshot", snapshot.clone(), keys).await?;
+    let snapshot_bytes = sign("snapshot", snapshot.clone(), keys).await?.to_bytes();
     let mut timestamp: Timestamp = base.timestamp.signed.clone();
     timestamp.version = next_version("timestamp", timestamp.version)?;
     timestamp.expires = expiry(now, validity.timestamp);
@@ -239,7 +259,7 @@ pub async fn finish(
         MetaFile::describing(snapshot.version, &snapshot_bytes),
     )]
     .into();
-    let timestamp_bytes = sign("timestamp", timestamp, keys).await?;
+    let timestamp_bytes = sign("timestamp", timestamp, keys).await?.to_bytes();
     files.insert(
         metadata_file_name("snapshot", Some(snapshot.version)),
         snapshot_bytes,
@@ -250,12 +270,12 @@ pub async fn finish(
 
 /// Sign `signed` as `role` with the keyring's keys for it (whether they
 /// meet the threshold is checked when the whole new state is verified).
-async fn sign<T: Role>(role: &str, signed: T, keys: &Keyring) -> Result<Vec<u8>, PublishError> {
+async fn sign<T: Role>(role: &str, signed: T, keys: &Keyring) -> Result<Metadata<T>, PublishError> {
     let signers: Vec<Arc<dyn Signer>> = keys.signers(role);
     if signers.is_empty() {
         return Err(PublishError::MissingKey(role.to_owned()));
     }
     let mut md = Metadata::new(role, signed)?;
     sign_metadata(&mut md, &signers).await?;
-    Ok(md.to_bytes())
+    Ok(md)
 }

@@ -28,9 +28,17 @@ impl Keyring {
         }
     }
 
-    /// The signers of `role`.
+    /// The signers of `role`. A hashed bin (`PREFIX-HEX`) without signers
+    /// of its own has those added for `PREFIX-*`: one key signs every bin.
     pub fn signers(&self, role: &str) -> Vec<Arc<dyn Signer>> {
-        self.signers.get(role).cloned().unwrap_or_default()
+        if let Some(list) = self.signers.get(role) {
+            return list.clone();
+        }
+        role.rsplit_once('-')
+            .filter(|(_, hex)| !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()))
+            .and_then(|(prefix, _)| self.signers.get(&format!("{prefix}-*")))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The key file of `role` in a key directory: `DIR/ROLE.pem` (the role

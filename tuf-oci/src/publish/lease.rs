@@ -8,6 +8,9 @@
 //! writing starts over. With those two rules, two publishers cannot both
 //! read their own lease back (see `spec/tuf-on-oci.md` §4.1 for the
 //! argument and its assumptions).
+//!
+//! A store on this machine (an image layout) has a better tool: an OS lock
+//! on a file beside it, held for the whole publish, with no settle wait.
 
 use std::time::{Duration, Instant};
 
@@ -51,9 +54,19 @@ impl Default for LeaseOptions {
 /// A held lease.
 #[derive(Debug)]
 pub struct Lease {
-    tag: String,
-    digest: Digest,
-    expires: DateTime<Utc>,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// The lease tag names our lease manifest.
+    Tag {
+        tag: String,
+        digest: Digest,
+        expires: DateTime<Utc>,
+    },
+    /// We hold the OS lock on the store's publisher lock file.
+    File(std::fs::File),
 }
 
 /// The lease tag of a commit tag.
@@ -104,6 +117,9 @@ impl Lease {
         commit_tag: &str,
         options: &LeaseOptions,
     ) -> Result<Self, PublishError> {
+        if let Some(path) = store.publisher_lock_file() {
+            return Self::lock_file(&path, options).await;
+        }
         let tag = lease_tag(commit_tag);
         let deadline = Instant::now() + options.wait;
         store.put_blob(b"{}").await?;
@@ -158,29 +174,93 @@ impl Lease {
                 .is_some_and(|(d, _, _)| d == digest)
             {
                 return Ok(Self {
-                    tag,
-                    digest,
-                    expires,
+                    kind: Kind::Tag {
+                        tag,
+                        digest,
+                        expires,
+                    },
                 });
             }
         }
     }
 
+    /// Take the OS lock on `path`, waiting for another holder; the file
+    /// names the holder, for whoever waits.
+    async fn lock_file(
+        path: &std::path::Path,
+        options: &LeaseOptions,
+    ) -> Result<Self, PublishError> {
+        use std::io::{Read, Seek, Write};
+        let io = |e: std::io::Error| PublishError::State(format!("{}: {e}", path.display()));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
+        let deadline = Instant::now() + options.wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    return Err(PublishError::Busy(format!(
+                        "{}, lock file {}",
+                        holder.trim(),
+                        path.display()
+                    )));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        write!(file, "{} since {}", options.holder, Utc::now().to_rfc3339()).map_err(io)?;
+        Ok(Self {
+            kind: Kind::File(file),
+        })
+    }
+
     /// Whether the lease is still ours and has time left.
     pub async fn check<S: Store>(&self, store: &S) -> Result<(), PublishError> {
+        let Kind::Tag {
+            tag,
+            digest,
+            expires,
+        } = &self.kind
+        else {
+            return Ok(()); // An OS lock is held until released.
+        };
         let margin = chrono::Duration::seconds(1);
-        match current(store, &self.tag).await? {
-            Some((d, _, _)) if d == self.digest && Utc::now() + margin < self.expires => Ok(()),
+        match current(store, tag).await? {
+            Some((d, _, _)) if &d == digest && Utc::now() + margin < *expires => Ok(()),
             Some((_, holder, _)) => Err(PublishError::LeaseLost(holder)),
             None => Err(PublishError::LeaseLost("nobody (released)".into())),
         }
     }
 
     /// Give the lease up: delete our lease manifest (which removes the tag
-    /// only while it still points at ours).
+    /// only while it still points at ours), or unlock the lock file.
     pub async fn release<S: Store>(self, store: &S) {
-        if let Err(e) = store.delete_manifest(&self.digest).await {
-            tracing::warn!(error = %e, "could not release the lease; it expires at {}", self.expires);
+        match self.kind {
+            Kind::Tag {
+                digest, expires, ..
+            } => {
+                if let Err(e) = store.delete_manifest(&digest).await {
+                    tracing::warn!(error = %e, "could not release the lease; it expires at {expires}");
+                }
+            }
+            Kind::File(file) => {
+                let _ = file.unlock();
+            }
         }
     }
 }
@@ -210,7 +290,7 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(err.contains("holds the lease (ci-1 until "), "{err}");
+        assert!(err.contains("holds the lease (ci-1 since "), "{err}");
         first.release(&store).await;
         let second = Lease::acquire(&store, "tuf-commit", &options("ci-2"))
             .await

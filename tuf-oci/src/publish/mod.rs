@@ -14,8 +14,10 @@ mod changeset;
 mod copy;
 mod draft;
 mod edit;
+mod import;
 mod keys;
 mod lease;
+mod prune;
 mod staged;
 mod state;
 mod summary;
@@ -23,9 +25,11 @@ mod summary;
 pub use change::{Change, Validity};
 pub use changeset::{ChangeSet, Requirement};
 pub use copy::{Copied, copy_repository};
-pub use edit::{StagedRole, apply, finish};
+pub use edit::{NewState, StagedRole, apply, finish, parsed_roles};
+pub use import::import_targets;
 pub use keys::Keyring;
 pub use lease::{ARTIFACT_TYPE_LEASE, Lease, LeaseOptions, lease_tag};
+pub use prune::{Pruned, prune};
 pub use staged::{
     ARTIFACT_TYPE_CHANGE_SET, commit_staged, load_staged, save_staged, sign_staged, stage,
     staging_tag,
@@ -39,8 +43,8 @@ use chrono::{DateTime, Utc};
 use oci_spec::image::Digest;
 
 use crate::client::TrustedSet;
-use crate::metadata;
-use crate::oci::{OciError, build_commit, move_tag, push_objects};
+use crate::metadata::{self, Metadata, Targets};
+use crate::oci::{OciError, build_commit_on, move_tag, push_objects};
 use crate::repository::{Expiries, RepositoryBuilder, RoleKeyring, TopLevelKeys};
 use crate::store::MAX_MANIFEST_LEN;
 use crate::store::{Reference, Store, StoreError};
@@ -142,6 +146,21 @@ pub fn verify_files(
     trusted_root: Option<&[u8]>,
     now: DateTime<Utc>,
 ) -> Result<(), PublishError> {
+    verify_state(files, &|_| None, trusted_root, now)
+}
+
+/// The targets roles of a state a publisher holds parsed already, by role
+/// name (a version that differs from the state's is not used).
+pub type ParsedRoles<'a> = dyn Fn(&str) -> Option<&'a Metadata<Targets>> + Sync + 'a;
+
+/// [`verify_files`], with the targets roles `parsed` gives used instead of
+/// parsing their files again (their bytes are still hashed).
+pub fn verify_state(
+    files: &BTreeMap<String, Vec<u8>>,
+    parsed: &ParsedRoles<'_>,
+    trusted_root: Option<&[u8]>,
+    now: DateTime<Utc>,
+) -> Result<(), PublishError> {
     let would_not = |e: crate::client::Error| PublishError::WouldNotVerify(e.to_string());
     let file = |name: &str| {
         files
@@ -180,8 +199,17 @@ pub fn verify_files(
             .map(|m| m.version)
             .unwrap_or(0)
     };
-    set.update_targets(file(&format!("{}.targets.json", version_of("targets")))?)
-        .map_err(would_not)?;
+    let load = |set: &mut TrustedSet, role: &str, delegator: &str| {
+        let version = version_of(role);
+        let bytes = file(&format!("{version}.{role}.json"))?;
+        match parsed(role).filter(|m| m.signed.version == version) {
+            Some(md) => set.update_delegated_targets_parsed(bytes, md.clone(), role, delegator),
+            None => set.update_delegated_targets(bytes, role, delegator),
+        }
+        .map(|_| ())
+        .map_err(would_not)
+    };
+    load(&mut set, "targets", "root")?;
     // Every delegated role, reached from its delegator.
     let mut queue = vec!["targets".to_owned()];
     while let Some(role) = queue.pop() {
@@ -204,9 +232,7 @@ pub fn verify_files(
             if set.targets(&child).is_some() {
                 continue;
             }
-            let bytes = file(&format!("{}.{child}.json", version_of(&child)))?;
-            set.update_delegated_targets(bytes, &child, &role)
-                .map_err(would_not)?;
+            load(&mut set, &child, &role)?;
             queue.push(child);
         }
     }
@@ -231,15 +257,17 @@ async fn commit_files<S: Store>(
     store: &S,
     tag: &str,
     lease: &Lease,
-    base: Option<&Digest>,
+    base: Option<&RepoState>,
     files: &BTreeMap<String, Vec<u8>>,
+    parsed: &ParsedRoles<'_>,
     trusted_root: Option<&[u8]>,
 ) -> Result<Option<Digest>, PublishError> {
-    verify_files(files, trusted_root, Utc::now())?;
-    let objects = build_commit(files)?;
-    let digest = push_objects(store, &objects).await?;
+    verify_state(files, parsed, trusted_root, Utc::now())?;
+    let objects = build_commit_on(files, base.map(|b| &b.commit))?;
+    let present = base.map(|b| b.objects.clone()).unwrap_or_default();
+    let digest = push_objects(store, &objects, &present).await?;
     lease.check(store).await?;
-    if tag_digest(store, tag).await?.as_ref() != base {
+    if tag_digest(store, tag).await?.as_ref() != base.map(|b| &b.commit) {
         return Ok(None);
     }
     move_tag(store, &objects, tag).await?;
@@ -272,7 +300,17 @@ pub async fn init<S: Store>(
             .await?;
         let files = repo.metadata_files().into_iter().collect();
         let first_root = repo.root_history[0].to_bytes();
-        match commit_files(store, &options.tag, &lease, None, &files, Some(&first_root)).await? {
+        match commit_files(
+            store,
+            &options.tag,
+            &lease,
+            None,
+            &files,
+            &|_| None,
+            Some(&first_root),
+        )
+        .await?
+        {
             Some(commit) => Ok(Published {
                 commit,
                 base: None,
@@ -304,20 +342,21 @@ pub async fn publish<S: Store>(
         let result = async {
             for attempt in 1..=options.attempts {
                 let base = staged::load_base(store, options).await?;
-                let files = apply(&base, changes, keys, options.validity, Utc::now()).await?;
+                let new = apply(&base, changes, keys, options.validity, Utc::now()).await?;
                 if let Some(commit) = commit_files(
                     store,
                     &options.tag,
                     &lease,
-                    Some(&base.commit),
-                    &files,
+                    Some(&base),
+                    &new.files,
+                    &parsed_roles(&base, &new.roles),
                     options.trusted_root.as_deref(),
                 )
                 .await?
                 {
                     return Ok(Published {
                         commit,
-                        base: Some(base.commit),
+                        base: Some(base.commit.clone()),
                         attempts: attempt,
                         first_root: None,
                     });

@@ -1,8 +1,6 @@
 //! Staging a change for threshold and offline signing, and committing it
 //! once every threshold is met (`spec/tuf-on-oci.md` §5).
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use oci_spec::image::Digest;
 use serde_json::json;
@@ -11,7 +9,7 @@ use tracing::Instrument;
 use super::draft::Draft;
 use super::{
     ChangeSet, Keyring, Lease, PublishError, PublishOptions, Published, RepoState, commit_files,
-    verify_files,
+    verify_state,
 };
 use crate::metadata::MAX_METADATA_LEN;
 use crate::store::{
@@ -41,7 +39,8 @@ pub(super) async fn load_base<S: Store>(
     // Build only on a state the pinned root vouches for (signatures and
     // versions; an expired state can still be repaired).
     if let Some(root) = &options.trusted_root {
-        verify_files(base.files(), Some(root), DateTime::UNIX_EPOCH)
+        let parsed = |role: &str| base.targets.get(role);
+        verify_state(base.files(), &parsed, Some(root), DateTime::UNIX_EPOCH)
             .map_err(|e| PublishError::UntrustedBase(e.to_string()))?;
     }
     Ok(base)
@@ -112,7 +111,7 @@ pub async fn stage<S: Store>(
     let base = load_base(store, options).await?;
     let draft = Draft::new(&base, changes, options.validity, Utc::now())?;
     let repository = format!("{}:{}", store.location(), options.tag);
-    let mut change_set = ChangeSet::new(repository, &base, descriptions, draft.unsigned()?)?;
+    let mut change_set = ChangeSet::new(repository, &base, descriptions, draft.into_unsigned()?)?;
     change_set.sign(keys).await?;
     Ok(change_set)
 }
@@ -180,11 +179,6 @@ pub async fn commit_staged<S: Store>(
     if !missing.is_empty() {
         return Err(PublishError::BelowThreshold(missing.join("; ")));
     }
-    let staged: BTreeMap<String, Vec<u8>> = change_set
-        .roles
-        .iter()
-        .map(|(n, r)| (n.clone(), r.to_bytes()))
-        .collect();
     let span = tracing::info_span!("commit staged", store = %store.location(), tag = %options.tag);
     async {
         let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
@@ -192,21 +186,23 @@ pub async fn commit_staged<S: Store>(
             for attempt in 1..=options.attempts {
                 let base = load_base(store, options).await?;
                 check_fresh(&base, change_set)?;
+                let staged = &change_set.roles;
                 let files =
-                    super::finish(&base, &staged, keys, options.validity, Utc::now()).await?;
+                    super::finish(&base, staged, keys, options.validity, Utc::now()).await?;
                 if let Some(commit) = commit_files(
                     store,
                     &options.tag,
                     &lease,
-                    Some(&base.commit),
+                    Some(&base),
                     &files,
+                    &super::parsed_roles(&base, staged),
                     options.trusted_root.as_deref(),
                 )
                 .await?
                 {
                     return Ok(Published {
                         commit,
-                        base: Some(base.commit),
+                        base: Some(base.commit.clone()),
                         attempts: attempt,
                         first_root: None,
                     });

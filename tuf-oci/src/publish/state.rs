@@ -1,6 +1,6 @@
 //! The current state of a repository in a store, as a publisher edits it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use oci_spec::image::Digest;
 
@@ -28,6 +28,9 @@ pub struct RepoState {
     pub targets: BTreeMap<String, Metadata<Targets>>,
     /// Every file as loaded, by name.
     files: BTreeMap<String, Vec<u8>>,
+    /// Digests of the objects of this state (manifests and blobs): present
+    /// in the store, so a commit on top of it need not push them again.
+    pub objects: HashSet<Digest>,
 }
 
 /// A top-level file of `commit`.
@@ -115,6 +118,7 @@ impl RepoState {
         let snapshot = Metadata::<Snapshot>::from_slice(&snapshot_bytes)?;
         files.insert(snapshot_name, snapshot_bytes);
         let mut targets = BTreeMap::new();
+        let mut objects = commit.object_digests();
         for (name, meta) in &snapshot.signed.meta {
             let role = name.strip_suffix(".json").unwrap_or(name);
             let file_name = metadata_file_name(role, Some(meta.version));
@@ -127,7 +131,9 @@ impl RepoState {
                     let digest: Digest = format!("sha256:{hex}").parse().map_err(|_| {
                         PublishError::State(format!("{location}: bad sha256 for {name}"))
                     })?;
-                    store.get_blob(&digest, MAX_METADATA_LEN as u64).await?
+                    let bytes = store.get_blob(&digest, MAX_METADATA_LEN as u64).await?;
+                    objects.insert(digest);
+                    bytes
                 }
                 None => read(store, &commit, &location, &file_name).await?,
             };
@@ -145,6 +151,7 @@ impl RepoState {
             snapshot,
             targets,
             files,
+            objects,
         }))
     }
 

@@ -124,4 +124,8 @@ impl Signer for KeySigner {
     fn sign<'a>(&'a self, msg: &'a [u8]) -> SignFuture<'a> {
         Box::pin(async move { Ok(self.private.sign(msg)?) })
     }
+
+    fn signs_in_process(&self) -> bool {
+        true
+    }
 }

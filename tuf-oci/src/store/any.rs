@@ -85,6 +85,14 @@ impl Store for AnyStore {
         forward!(self, s => s.delete_manifest(digest).await)
     }
 
+    async fn delete_blob(&self, digest: &Digest) -> Result<(), StoreError> {
+        forward!(self, s => s.delete_blob(digest).await)
+    }
+
+    fn publisher_lock_file(&self) -> Option<std::path::PathBuf> {
+        forward!(self, s => s.publisher_lock_file())
+    }
+
     async fn list_tags(&self) -> Result<Vec<String>, StoreError> {
         forward!(self, s => s.list_tags().await)
     }

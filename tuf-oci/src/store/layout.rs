@@ -289,6 +289,20 @@ impl Store for LayoutStore {
         fs::remove_file(&path).map_err(io_error(&path))
     }
 
+    async fn delete_blob(&self, digest: &Digest) -> Result<(), StoreError> {
+        let path = self.blob_path(digest);
+        fs::remove_file(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                StoreError::NotFound(format!("{}: blob {digest}", self.location()))
+            }
+            _ => io_error(&path)(e),
+        })
+    }
+
+    fn publisher_lock_file(&self) -> Option<std::path::PathBuf> {
+        Some(self.dir.join(".tuf-oci.publish.lock"))
+    }
+
     async fn list_tags(&self) -> Result<Vec<String>, StoreError> {
         Ok(self
             .read_index()?

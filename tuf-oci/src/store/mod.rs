@@ -148,8 +148,22 @@ pub trait Store: Send + Sync {
         digest: &Digest,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Delete a blob by digest. Stores that cannot refuse with
+    /// [`StoreError::Unsupported`].
+    fn delete_blob(&self, digest: &Digest) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let message = format!("{}: cannot delete blob {digest}", self.location());
+        async move { Err(StoreError::Unsupported(message)) }
+    }
+
     /// Every tag.
     fn list_tags(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// For a store on this machine (an image layout), the file whose OS
+    /// lock serialises its publishers (instead of the lease tag and its
+    /// settle wait); `None` for a registry.
+    fn publisher_lock_file(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 //! - plain HTTP only for loopback registries unless explicitly allowed.
 
 pub mod auth;
+mod delete;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -600,25 +601,11 @@ impl Store for RegistryStore {
     }
 
     async fn delete_manifest(&self, digest: &Digest) -> Result<(), StoreError> {
-        let url = self.url(&format!("manifests/{digest}"));
-        let response = self
-            .send(Method::DELETE, &url, HeaderMap::new(), None, true)
-            .await?;
-        match response.status() {
-            StatusCode::ACCEPTED | StatusCode::OK => Ok(()),
-            StatusCode::NOT_FOUND => Err(StoreError::NotFound(format!(
-                "{}: manifest {digest}",
-                self.location()
-            ))),
-            StatusCode::METHOD_NOT_ALLOWED | StatusCode::FORBIDDEN => {
-                Err(StoreError::Unsupported(format!(
-                    "{} refuses to delete manifests ({}); enable deletion on the registry",
-                    self.location(),
-                    response.status()
-                )))
-            }
-            _ => Err(self.unexpected(&url, response).await),
-        }
+        self.delete("manifests", digest).await
+    }
+
+    async fn delete_blob(&self, digest: &Digest) -> Result<(), StoreError> {
+        self.delete("blobs", digest).await
     }
 
     async fn list_tags(&self) -> Result<Vec<String>, StoreError> {

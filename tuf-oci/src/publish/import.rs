@@ -1,0 +1,107 @@
+//! Targets in bulk: from a JSON map like a targets role's `targets`, or
+//! from the files of a directory.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::PublishError;
+use crate::crypto::hash::HashAlgorithm;
+use crate::metadata::{MAX_METADATA_LEN, TargetFile};
+
+fn fail(path: &Path, detail: impl std::fmt::Display) -> PublishError {
+    PublishError::State(format!("{}: {detail}", path.display()))
+}
+
+/// Targets from `path`: a JSON object `{NAME: {"length", "hashes", ["custom"]}}`
+/// (a targets role's `targets`), or a directory whose every regular file
+/// becomes a target named by its `/`-separated path below it.
+pub fn import_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, PublishError> {
+    if path.is_dir() {
+        let mut out = BTreeMap::new();
+        walk(path, path, &mut out)?;
+        return Ok(out);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| fail(path, e))?;
+    if meta.len() > MAX_METADATA_LEN as u64 {
+        return Err(fail(
+            path,
+            format!(
+                "{} bytes is more than a targets file may have ({MAX_METADATA_LEN})",
+                meta.len()
+            ),
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let targets: BTreeMap<String, TargetFile> = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| fail(path, format!("{}: {} (expected {{NAME: {{\"length\": N, \"hashes\": {{\"sha256\": HEX}}}}}})", e.path(), e.inner())))?;
+    for (name, file) in &targets {
+        if file.hashes.get(HashAlgorithm::Sha256).is_none() {
+            return Err(fail(path, format!("target {name:?} has no sha256 hash")));
+        }
+    }
+    Ok(targets)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut BTreeMap<String, TargetFile>,
+) -> Result<(), PublishError> {
+    for entry in std::fs::read_dir(dir).map_err(|e| fail(dir, e))? {
+        let path = entry.map_err(|e| fail(dir, e))?.path();
+        let kind = std::fs::symlink_metadata(&path).map_err(|e| fail(&path, e))?;
+        if kind.is_dir() {
+            walk(root, &path, out)?;
+        } else if kind.is_file() {
+            let name = path
+                .strip_prefix(root)
+                .expect("below the root")
+                .components()
+                .map(|c| {
+                    c.as_os_str()
+                        .to_str()
+                        .ok_or_else(|| fail(&path, "the name is not UTF-8"))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join("/");
+            let content = std::fs::read(&path).map_err(|e| fail(&path, e))?;
+            out.insert(
+                name,
+                TargetFile::describing(&content, &[HashAlgorithm::Sha256]),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_come_from_a_directory_or_a_json_map() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("files/a")).unwrap();
+        std::fs::write(dir.path().join("files/a/x.txt"), b"abc").unwrap();
+        std::fs::write(dir.path().join("files/y"), b"").unwrap();
+        let from_dir = import_targets(&dir.path().join("files")).unwrap();
+        assert_eq!(from_dir.keys().collect::<Vec<_>>(), ["a/x.txt", "y"]);
+        assert_eq!(from_dir["a/x.txt"].length, 3);
+
+        let json = dir.path().join("t.json");
+        std::fs::write(&json, serde_json::to_vec(&from_dir).unwrap()).unwrap();
+        assert_eq!(import_targets(&json).unwrap(), from_dir);
+
+        std::fs::write(&json, br#"{"a": {"length": "x", "hashes": {}}}"#).unwrap();
+        let err = import_targets(&json).unwrap_err().to_string();
+        assert!(err.contains("t.json: a.length: invalid type"), "{err}");
+        std::fs::write(
+            &json,
+            br#"{"a": {"length": 1, "hashes": {"sha512": "00"}}}"#,
+        )
+        .unwrap();
+        let err = import_targets(&json).unwrap_err().to_string();
+        assert!(err.contains("target \"a\" has no sha256 hash"), "{err}");
+    }
+}
