@@ -2,7 +2,8 @@
 //! from the files of a directory.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use super::PublishError;
 use crate::crypto::hash::HashAlgorithm;
@@ -17,9 +18,9 @@ fn fail(path: &Path, detail: impl std::fmt::Display) -> PublishError {
 /// becomes a target named by its `/`-separated path below it.
 pub fn import_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, PublishError> {
     if path.is_dir() {
-        let mut out = BTreeMap::new();
-        walk(path, path, &mut out)?;
-        return Ok(out);
+        let mut files = Vec::new();
+        walk(path, path, &mut files)?;
+        return describe_files(files);
     }
     let meta = std::fs::metadata(path).map_err(|e| fail(path, e))?;
     if meta.len() > MAX_METADATA_LEN as u64 {
@@ -34,7 +35,16 @@ pub fn import_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, Publi
     let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let targets: BTreeMap<String, TargetFile> = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| fail(path, format!("{}: {} (expected {{NAME: {{\"length\": N, \"hashes\": {{\"sha256\": HEX}}}}}})", e.path(), e.inner())))?;
+        .map_err(|e| {
+            fail(
+                path,
+                format!(
+                    "{}: {} (expected {{NAME: {{\"length\": N, \"hashes\": {{\"sha256\": HEX}}}}}})",
+                    e.path(),
+                    e.inner()
+                ),
+            )
+        })?;
     for (name, file) in &targets {
         if file.hashes.get(HashAlgorithm::Sha256).is_none() {
             return Err(fail(path, format!("target {name:?} has no sha256 hash")));
@@ -43,14 +53,12 @@ pub fn import_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, Publi
     Ok(targets)
 }
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    out: &mut BTreeMap<String, TargetFile>,
-) -> Result<(), PublishError> {
+/// Every regular file below `dir`, with its target name.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), PublishError> {
     for entry in std::fs::read_dir(dir).map_err(|e| fail(dir, e))? {
-        let path = entry.map_err(|e| fail(dir, e))?.path();
-        let kind = std::fs::symlink_metadata(&path).map_err(|e| fail(&path, e))?;
+        let entry = entry.map_err(|e| fail(dir, e))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| fail(&path, e))?;
         if kind.is_dir() {
             walk(root, &path, out)?;
         } else if kind.is_file() {
@@ -65,14 +73,42 @@ fn walk(
                 })
                 .collect::<Result<Vec<_>, _>>()?
                 .join("/");
-            let content = std::fs::read(&path).map_err(|e| fail(&path, e))?;
-            out.insert(
-                name,
-                TargetFile::describing(&content, &[HashAlgorithm::Sha256]),
-            );
+            out.push((name, path));
         }
     }
     Ok(())
+}
+
+/// Read and hash the files, on every core (reading many small files is
+/// system-call bound).
+fn describe_files(
+    files: Vec<(String, PathBuf)>,
+) -> Result<BTreeMap<String, TargetFile>, PublishError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = files.len().div_ceil(threads).max(1);
+    let describe = |part: &[(String, PathBuf)]| {
+        part.iter()
+            .map(|(name, path)| {
+                let mut content = Vec::new();
+                std::fs::File::open(path)
+                    .and_then(|mut f| f.read_to_end(&mut content))
+                    .map_err(|e| fail(path, e))?;
+                let file = TargetFile::describing(&content, &[HashAlgorithm::Sha256]);
+                Ok((name.clone(), file))
+            })
+            .collect::<Result<Vec<_>, PublishError>>()
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || describe(part)))
+            .collect();
+        let mut out = BTreeMap::new();
+        for handle in handles {
+            out.extend(handle.join().expect("hashing does not panic")?);
+        }
+        Ok(out)
+    })
 }
 
 #[cfg(test)]

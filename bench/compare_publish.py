@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Publishing, tuf-oci vs python-tuf's Metadata API vs tuftool, same workloads, one run.
+
+usage: bench/compare_publish.py [--runs R] [--targets N] [--bin-targets M] [--tuf-oci PATH]
+                                [--tuftool PATH | --no-tuftool]
+
+Workloads (ed25519 keys, consistent snapshots, sha256, threshold 1, 100-byte target
+files on tmpfs, every tool hashing the files itself; separate processes, start-up
+included; keys generated beforehand, unencrypted, outside the timing):
+  publish N targets (default 10,000) into a new repository
+  add 1 target to it and re-sign (targets, snapshot, timestamp)
+  publish M targets (default 100,000) in 256 succinct hashed bins
+tuf-oci writes an OCI image layout (`init` + `target import`; for bins also
+`delegate bins`, each a separate process and all counted); python-tuf writes its
+metadata directory (bench/python_publish.py); tuftool (crates.io, 0.17) runs
+`create` and `update` (it has no succinct bins, so it sits out that workload).
+tuftool is heavy to build: the first run builds it once into .cache/tuftool
+(`cargo install tuftool --version 0.17.0 --locked`); the test suite never needs it.
+Prints the median wall time and peak RSS of each, and the ratios to tuf-oci.
+Run it with the project's venv: .venv/bin/python bench/compare_publish.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY_PUBLISH = ROOT / "bench" / "python_publish.py"
+TUFTOOL_CACHE = ROOT / ".cache" / "tuftool"
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int]:
+    """Run cmd; return (wall seconds, peak RSS in MB)."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *cmd],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
+    rss_kb = int(proc.stderr.strip().splitlines()[-1])
+    return wall, rss_kb // 1024
+
+
+def make_files(directory: Path, n: int, prefix: str = "t") -> None:
+    directory.mkdir(parents=True)
+    for i in range(n):
+        (directory / f"{prefix}{i:06d}.txt").write_bytes(f"{prefix} {i:06d} ".encode().ljust(100, b"."))
+
+
+def tuftool_binary(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    binary = TUFTOOL_CACHE / "bin" / "tuftool"
+    if not binary.exists():
+        print("building tuftool 0.17.0 once into .cache/tuftool (several minutes)...", flush=True)
+        subprocess.run(
+            ["cargo", "install", "tuftool", "--version", "0.17.0", "--locked", "--root", str(TUFTOOL_CACHE)],
+            check=True,
+        )
+    return binary
+
+
+class TufOci:
+    name = "tuf-oci"
+
+    def __init__(self, binary: Path, work: Path):
+        self.binary = str(binary)
+        self.keys = work / "tuf-oci-keys"
+        self.keys.mkdir()
+        for role in ("root", "targets", "snapshot", "timestamp", "bins"):
+            subprocess.run(
+                [self.binary, "key", "generate", "--out", str(self.keys / f"{role}.pem"), "--insecure-plain"],
+                check=True,
+                capture_output=True,
+            )
+        # The bins' key is given with --key, not found in the key directory.
+        (self.keys / "bins.pem").rename(work / "tuf-oci-bins.pem")
+        self.bins_key = work / "tuf-oci-bins.pem"
+        self.env = dict(os.environ, TUF_OCI_HOME=str(work / "tuf-oci-home"), TUF_OCI_LOG="error")
+
+    def steps(self, out: Path, files: Path, bins: bool) -> list[list[str]]:
+        repo = ["--repository", f"oci:{out}", "--keys", str(self.keys)]
+        steps = [[self.binary, "init", *repo]]
+        key = []
+        if bins:
+            steps.append([self.binary, "delegate", "bins", "--count", "256", "--key-of-role", str(self.bins_key), *repo])
+            key = ["--key", f"bins-*={self.bins_key}"]
+        steps.append([self.binary, "target", "import", str(files), *repo, *key])
+        return steps
+
+    def publish(self, out: Path, files: Path, bins: bool) -> tuple[float, int]:
+        total, rss = 0.0, 0
+        for step in self.steps(out, files, bins):
+            wall, peak = run(step, out.parent, self.env)
+            total, rss = total + wall, max(rss, peak)
+        return total, rss
+
+    def add(self, out: Path, one: Path) -> tuple[float, int]:
+        repo = ["--repository", f"oci:{out}", "--keys", str(self.keys)]
+        return run([self.binary, "target", "import", str(one), *repo], out.parent, self.env)
+
+
+class PythonTuf:
+    name = "python-tuf"
+
+    def publish(self, out: Path, files: Path, bins: bool) -> tuple[float, int]:
+        extra = ["--bins", "256"] if bins else []
+        return run([sys.executable, str(PY_PUBLISH), "publish", str(out), str(files), *extra], out.parent)
+
+    def add(self, out: Path, one: Path) -> tuple[float, int]:
+        return run([sys.executable, str(PY_PUBLISH), "add", str(out), str(next(one.iterdir()))], out.parent)
+
+
+class Tuftool:
+    name = "tuftool"
+
+    def __init__(self, binary: Path, work: Path):
+        self.binary = str(binary)
+        self.root = work / "tuftool-root.json"
+        self.key = work / "tuftool-key.pem"
+        # One ed25519 key for every role (tuftool's usual set-up), made with openssl.
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(self.key)], check=True)
+        t = self.binary
+        subprocess.run([t, "root", "init", str(self.root)], check=True)
+        subprocess.run([t, "root", "expire", str(self.root), "in 52 weeks"], check=True)
+        for role in ("root", "snapshot", "targets", "timestamp"):
+            subprocess.run([t, "root", "set-threshold", str(self.root), role, "1"], check=True)
+            subprocess.run([t, "root", "add-key", str(self.root), str(self.key), "--role", role], check=True, capture_output=True)
+        subprocess.run([t, "root", "sign", str(self.root), "-k", str(self.key)], check=True)
+
+    def expiry_args(self, version: int) -> list[str]:
+        return [
+            "--targets-expires", "in 13 weeks", "--targets-version", str(version),
+            "--snapshot-expires", "in 7 days", "--snapshot-version", str(version),
+            "--timestamp-expires", "in 1 day", "--timestamp-version", str(version),
+        ]
+
+    def publish(self, out: Path, files: Path, bins: bool) -> tuple[float, int]:
+        cmd = [self.binary, "create", "--root", str(self.root), "--key", str(self.key),
+               "--add-targets", str(files), "--outdir", str(out), *self.expiry_args(1)]
+        return run(cmd, out.parent)
+
+    def add(self, out: Path, one: Path) -> tuple[float, int]:
+        cmd = [self.binary, "update", "--root", str(self.root), "--key", str(self.key),
+               "--metadata-url", f"file://{out}/metadata", "--add-targets", str(one),
+               "--outdir", str(out.parent / (out.name + "-updated")), *self.expiry_args(2)]
+        return run(cmd, out.parent)
+
+
+def median(samples: list[tuple[float, int]]) -> tuple[float, int]:
+    return statistics.median(s[0] for s in samples), max(s[1] for s in samples)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--targets", type=int, default=10_000)
+    ap.add_argument("--bin-targets", type=int, default=100_000)
+    ap.add_argument("--tuf-oci", default=str(ROOT / "target" / "release" / "tuf-oci"))
+    ap.add_argument("--tuftool")
+    ap.add_argument("--no-tuftool", action="store_true")
+    args = ap.parse_args()
+    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
+    with tempfile.TemporaryDirectory(prefix="compare-publish-", dir=base) as tmp:
+        work = Path(tmp)
+        files, one, many = work / "files", work / "one", work / "many"
+        make_files(files, args.targets)
+        make_files(one, 1, prefix="new")
+        make_files(many, args.bin_targets)
+        tools = [TufOci(Path(args.tuf_oci), work), PythonTuf()]
+        if not args.no_tuftool:
+            tools.append(Tuftool(tuftool_binary(args.tuftool), work))
+        results: dict[str, dict[str, tuple[float, int]]] = {}
+        for tool in tools:
+            res = results.setdefault(tool.name, {})
+            samples = {"publish": [], "add": [], "bins": []}
+            for r in range(args.runs):
+                out = work / f"{tool.name}-{r}" / "repo"
+                out.parent.mkdir()
+                samples["publish"].append(tool.publish(out, files, False))
+                samples["add"].append(tool.add(out, one))
+                if not isinstance(tool, Tuftool):
+                    bins_out = work / f"{tool.name}-{r}" / "bins"
+                    samples["bins"].append(tool.publish(bins_out, many, True))
+                shutil.rmtree(out.parent)
+            for k, v in samples.items():
+                if v:
+                    res[k] = median(v)
+        labels = {
+            "publish": f"publish {args.targets:,} targets",
+            "add": "add 1 target and re-sign",
+            "bins": f"publish {args.bin_targets:,} targets in 256 bins",
+        }
+        print(f"median of {args.runs} runs (wall s, peak RSS MB); ratio = peer time / tuf-oci time")
+        for key, label in labels.items():
+            ours = results["tuf-oci"][key][0]
+            print(f"\n{label}")
+            for tool in tools:
+                if key not in results[tool.name]:
+                    print(f"  {tool.name:<11} n/a (no succinct bins)")
+                    continue
+                wall, rss = results[tool.name][key]
+                ratio = "" if tool.name == "tuf-oci" else f"  {wall / ours:5.1f}x"
+                print(f"  {tool.name:<11} {wall:7.3f} s {rss:5d} MB{ratio}")
+
+
+if __name__ == "__main__":
+    main()
