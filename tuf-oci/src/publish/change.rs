@@ -103,29 +103,9 @@ impl Change {
     }
 }
 
-/// How long re-signed metadata stays valid.
-#[derive(Debug, Clone, Copy)]
-pub struct Validity {
-    /// Root (default 365 days).
-    pub root: Duration,
-    /// Targets roles (default 90 days).
-    pub targets: Duration,
-    /// Snapshot (default 7 days).
-    pub snapshot: Duration,
-    /// Timestamp (default 1 day).
-    pub timestamp: Duration,
-}
-
-impl Default for Validity {
-    fn default() -> Self {
-        Self {
-            root: Duration::days(365),
-            targets: Duration::days(90),
-            snapshot: Duration::days(7),
-            timestamp: Duration::days(1),
-        }
-    }
-}
+/// How long re-signed metadata stays valid: the builder's [`Expiries`]
+/// (root 365 days, targets roles 90, snapshot 7, timestamp 1 by default).
+pub type Validity = crate::repository::Expiries;
 
 /// `now + d`, whole seconds (the expiry format has no fractions).
 pub(super) fn expiry(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {

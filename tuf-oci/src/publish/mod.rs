@@ -337,40 +337,72 @@ pub async fn publish<S: Store>(
     options: &PublishOptions,
 ) -> Result<Published, PublishError> {
     let span = tracing::info_span!("publish", store = %store.location(), tag = %options.tag);
-    async {
-        let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
-        let result = async {
-            for attempt in 1..=options.attempts {
-                let base = staged::load_base(store, options).await?;
-                let new = apply(&base, changes, keys, options.validity, Utc::now()).await?;
-                if let Some(commit) = commit_files(
-                    store,
-                    &options.tag,
-                    &lease,
-                    Some(&base),
-                    &new.files,
-                    &parsed_roles(&base, &new.roles),
-                    options.trusted_root.as_deref(),
-                )
-                .await?
-                {
-                    return Ok(Published {
-                        commit,
-                        base: Some(base.commit.clone()),
-                        attempts: attempt,
-                        first_root: None,
-                    });
-                }
-                tracing::info!(attempt, "another publisher committed first: rebasing");
+    commit_on_latest(store, options, Build::Changes(changes, keys))
+        .instrument(span)
+        .await
+}
+
+/// What a commit builds on the current state.
+#[derive(Clone, Copy)]
+enum Build<'a> {
+    /// Apply changes, signing with the keyring.
+    Changes(&'a [Change], &'a Keyring),
+    /// A fully signed change set; the keyring signs snapshot and timestamp.
+    Staged(&'a ChangeSet, &'a Keyring),
+}
+
+impl Build<'_> {
+    async fn on(self, base: &RepoState, validity: Validity) -> Result<NewState, PublishError> {
+        match self {
+            Build::Changes(changes, keys) => apply(base, changes, keys, validity, Utc::now()).await,
+            Build::Staged(change_set, keys) => {
+                staged::check_fresh(base, change_set)?;
+                let roles = change_set.roles.clone();
+                let files = finish(base, &roles, keys, validity, Utc::now()).await?;
+                Ok(NewState { files, roles })
             }
-            Err(PublishError::Conflict(options.attempts))
         }
-        .await;
-        lease.release(store).await;
-        result
     }
-    .instrument(span)
-    .await
+}
+
+/// Under the lease: load the current state (checked against the pinned
+/// root), `build` the new state on it, and commit it; when another
+/// publisher got in between, build again on the newer state.
+async fn commit_on_latest<S: Store>(
+    store: &S,
+    options: &PublishOptions,
+    build: Build<'_>,
+) -> Result<Published, PublishError> {
+    let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
+    let result = async {
+        for attempt in 1..=options.attempts {
+            let base = staged::load_base(store, options).await?;
+            let new = build.on(&base, options.validity).await?;
+            if let Some(commit) = commit_files(
+                store,
+                &options.tag,
+                &lease,
+                Some(&base),
+                &new.files,
+                &parsed_roles(&base, &new.roles),
+                options.trusted_root.as_deref(),
+            )
+            .await?
+            {
+                return Ok(Published {
+                    commit,
+                    base: Some(base.commit.clone()),
+                    attempts: attempt,
+                    first_root: None,
+                });
+            }
+            tracing::info!(attempt, "another publisher committed first: rebasing");
+        }
+        Err(PublishError::Conflict(options.attempts))
+    }
+    .await;
+    lease.release(store).await;
+    result
 }
 
 /// The keyrings of a new repository from one keyring: each top-level role's

@@ -8,8 +8,8 @@ use tracing::Instrument;
 
 use super::draft::Draft;
 use super::{
-    ChangeSet, Keyring, Lease, PublishError, PublishOptions, Published, RepoState, commit_files,
-    verify_state,
+    ChangeSet, Keyring, Lease, PublishError, PublishOptions, Published, RepoState,
+    commit_on_latest, verify_state,
 };
 use crate::metadata::MAX_METADATA_LEN;
 use crate::store::{
@@ -145,7 +145,7 @@ pub async fn sign_staged<S: Store>(
 }
 
 /// Refuse a change set whose roles changed since it was staged.
-fn check_fresh(current: &RepoState, change_set: &ChangeSet) -> Result<(), PublishError> {
+pub(super) fn check_fresh(current: &RepoState, change_set: &ChangeSet) -> Result<(), PublishError> {
     for (name, role) in &change_set.roles {
         let now = match name.as_str() {
             "root" => Some(current.root.signed.version),
@@ -181,36 +181,9 @@ pub async fn commit_staged<S: Store>(
     }
     let span = tracing::info_span!("commit staged", store = %store.location(), tag = %options.tag);
     async {
-        let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
-        let result = async {
-            for attempt in 1..=options.attempts {
-                let base = load_base(store, options).await?;
-                check_fresh(&base, change_set)?;
-                let staged = &change_set.roles;
-                let files =
-                    super::finish(&base, staged, keys, options.validity, Utc::now()).await?;
-                if let Some(commit) = commit_files(
-                    store,
-                    &options.tag,
-                    &lease,
-                    Some(&base),
-                    &files,
-                    &super::parsed_roles(&base, staged),
-                    options.trusted_root.as_deref(),
-                )
-                .await?
-                {
-                    return Ok(Published {
-                        commit,
-                        base: Some(base.commit.clone()),
-                        attempts: attempt,
-                        first_root: None,
-                    });
-                }
-            }
-            Err(PublishError::Conflict(options.attempts))
-        }
-        .await;
+        let result = commit_on_latest(store, options, super::Build::Staged(change_set, keys)).await;
+        // The staged copy of this change set is done with (a newer one,
+        // staged on another base, stays).
         if result.is_ok()
             && let Ok(Some((digest, staged))) = load_staged(store, &options.tag).await
             && staged.base == change_set.base
@@ -218,7 +191,6 @@ pub async fn commit_staged<S: Store>(
         {
             tracing::warn!(error = %e, "the committed change set stays staged; it is stale now");
         }
-        lease.release(store).await;
         result
     }
     .instrument(span)
