@@ -2,11 +2,15 @@
 """Publishing, tuf-oci vs python-tuf's Metadata API vs tuftool, same workloads, one run.
 
 usage: bench/compare_publish.py [--runs R] [--targets N] [--bin-targets M] [--tuf-oci PATH]
-                                [--tuftool PATH | --no-tuftool]
+                                [--tuftool PATH | --no-tuftool] [--input json|files]
 
-Workloads (ed25519 keys, consistent snapshots, sha256, threshold 1, 100-byte target
-files on tmpfs, every tool hashing the files itself; separate processes, start-up
-included; keys generated beforehand, unencrypted, outside the timing):
+Workloads (ed25519 keys, consistent snapshots, sha256, threshold 1, 100-byte targets
+on tmpfs; separate processes, start-up included; keys generated beforehand,
+unencrypted, outside the timing). The targets are given as a JSON map of names to
+length and sha256 (--input json, the default: an OCI publisher knows its image
+digests and hashes nothing), or as files that each tool reads and hashes (--input
+files; on this kind of machine reading 100,000 small files alone takes ~1.5 s of
+system time, which then dominates every tool). tuftool can only take files.
   publish N targets (default 10,000) into a new repository
   add 1 target to it and re-sign (targets, snapshot, timestamp)
   publish M targets (default 100,000) in 256 succinct hashed bins
@@ -23,6 +27,8 @@ Run it with the project's venv: .venv/bin/python bench/compare_publish.py
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import shutil
 import statistics
@@ -54,10 +60,18 @@ def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, int]
     return wall, rss_kb // 1024
 
 
-def make_files(directory: Path, n: int, prefix: str = "t") -> None:
+def make_files(directory: Path, n: int, prefix: str = "t") -> Path:
+    """n 100-byte files in directory, and their JSON listing beside it."""
     directory.mkdir(parents=True)
+    listing = {}
     for i in range(n):
-        (directory / f"{prefix}{i:06d}.txt").write_bytes(f"{prefix} {i:06d} ".encode().ljust(100, b"."))
+        name = f"{prefix}{i:06d}.txt"
+        data = f"{prefix} {i:06d} ".encode().ljust(100, b".")
+        (directory / name).write_bytes(data)
+        listing[name] = {"length": len(data), "hashes": {"sha256": hashlib.sha256(data).hexdigest()}}
+    listed = directory.with_suffix(".json")
+    listed.write_text(json.dumps(listing))
+    return listed
 
 
 def tuftool_binary(given: str | None) -> Path:
@@ -121,7 +135,7 @@ class PythonTuf:
         return run([sys.executable, str(PY_PUBLISH), "publish", str(out), str(files), *extra], out.parent)
 
     def add(self, out: Path, one: Path) -> tuple[float, int]:
-        return run([sys.executable, str(PY_PUBLISH), "add", str(out), str(next(one.iterdir()))], out.parent)
+        return run([sys.executable, str(PY_PUBLISH), "add", str(out), str(one)], out.parent)
 
 
 class Tuftool:
@@ -130,16 +144,19 @@ class Tuftool:
     def __init__(self, binary: Path, work: Path):
         self.binary = str(binary)
         self.root = work / "tuftool-root.json"
-        self.key = work / "tuftool-key.pem"
-        # One ed25519 key for every role (tuftool's usual set-up), made with openssl.
-        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(self.key)], check=True)
+        self.key = work / "tuftool-key.der"
+        # One ed25519 key for every role (tuftool's usual set-up), made with openssl:
+        # tough reads ed25519 keys as PKCS#8 DER only.
+        pem = work / "tuftool-key.pem"
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(pem)], check=True)
+        subprocess.run(["openssl", "pkey", "-in", str(pem), "-outform", "DER", "-out", str(self.key)], check=True)
         t = self.binary
         subprocess.run([t, "root", "init", str(self.root)], check=True)
         subprocess.run([t, "root", "expire", str(self.root), "in 52 weeks"], check=True)
         for role in ("root", "snapshot", "targets", "timestamp"):
             subprocess.run([t, "root", "set-threshold", str(self.root), role, "1"], check=True)
-            subprocess.run([t, "root", "add-key", str(self.root), str(self.key), "--role", role], check=True, capture_output=True)
-        subprocess.run([t, "root", "sign", str(self.root), "-k", str(self.key)], check=True)
+            subprocess.run([t, "root", "add-key", str(self.root), "-k", str(self.key), "--role", role], check=True, capture_output=True)
+        subprocess.run([t, "root", "sign", str(self.root), "-k", str(self.key)], check=True, capture_output=True)
 
     def expiry_args(self, version: int) -> list[str]:
         return [
@@ -172,14 +189,15 @@ def main() -> None:
     ap.add_argument("--tuf-oci", default=str(ROOT / "target" / "release" / "tuf-oci"))
     ap.add_argument("--tuftool")
     ap.add_argument("--no-tuftool", action="store_true")
+    ap.add_argument("--input", choices=["json", "files"], default="json")
     args = ap.parse_args()
     base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
     with tempfile.TemporaryDirectory(prefix="compare-publish-", dir=base) as tmp:
         work = Path(tmp)
         files, one, many = work / "files", work / "one", work / "many"
-        make_files(files, args.targets)
-        make_files(one, 1, prefix="new")
-        make_files(many, args.bin_targets)
+        listed = [make_files(files, args.targets), make_files(one, 1, prefix="new"),
+                  make_files(many, args.bin_targets)]
+        given = listed if args.input == "json" else [files, one, many]
         tools = [TufOci(Path(args.tuf_oci), work), PythonTuf()]
         if not args.no_tuftool:
             tools.append(Tuftool(tuftool_binary(args.tuftool), work))
@@ -190,11 +208,12 @@ def main() -> None:
             for r in range(args.runs):
                 out = work / f"{tool.name}-{r}" / "repo"
                 out.parent.mkdir()
-                samples["publish"].append(tool.publish(out, files, False))
-                samples["add"].append(tool.add(out, one))
+                inputs = [files, one, many] if isinstance(tool, Tuftool) else given
+                samples["publish"].append(tool.publish(out, inputs[0], False))
+                samples["add"].append(tool.add(out, inputs[1]))
                 if not isinstance(tool, Tuftool):
                     bins_out = work / f"{tool.name}-{r}" / "bins"
-                    samples["bins"].append(tool.publish(bins_out, many, True))
+                    samples["bins"].append(tool.publish(bins_out, inputs[2], True))
                 shutil.rmtree(out.parent)
             for k, v in samples.items():
                 if v:
@@ -205,6 +224,7 @@ def main() -> None:
             "bins": f"publish {args.bin_targets:,} targets in 256 bins",
         }
         print(f"median of {args.runs} runs (wall s, peak RSS MB); ratio = peer time / tuf-oci time")
+        print(f"targets given as {args.input}" + (" (tuftool: files)" if args.input == "json" else ""))
         for key, label in labels.items():
             ours = results["tuf-oci"][key][0]
             print(f"\n{label}")

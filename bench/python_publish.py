@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """python-tuf's side of bench/compare_publish.py: publish with the Metadata API.
 
-usage: python_publish.py publish OUT FILES_DIR [--bins N]
-       python_publish.py add OUT FILE
+usage: python_publish.py publish OUT TARGETS [--bins N]
+       python_publish.py add OUT TARGETS
 
-publish: new ed25519 keys (kept in OUT/keys), every file below FILES_DIR as a
-target (sha256 of its bytes), consistent snapshots, snapshot and timestamp
+TARGETS: a directory (every file below it is a target, hashed here) or a JSON
+file {NAME: {"length": N, "hashes": {"sha256": HEX}}} (digests known, as image
+digests are).
+publish: new ed25519 keys (kept in OUT/keys), the targets, consistent snapshots, snapshot and timestamp
 entries with length and sha256 (as tuf-oci writes them); with --bins N the
 targets go into N succinct hashed bins (TAP 15) signed by one more key.
 add: one more target in the top-level targets role, re-signed with snapshot and
@@ -73,6 +75,9 @@ def metafile(version: int, data: bytes) -> MetaFile:
 
 
 def file_targets(files: Path) -> dict[str, TargetFile]:
+    if files.is_file():
+        listed = json.loads(files.read_text())
+        return {name: TargetFile.from_dict(dict(v), name) for name, v in listed.items()}
     out = {}
     for dirpath, _, names in os.walk(files):
         for n in names:
@@ -137,7 +142,7 @@ def add(out: Path, file: Path) -> None:
     snapshot = Metadata[Snapshot].from_file(str(meta / f"{version}.snapshot.json"))
     tv = snapshot.signed.meta["targets.json"].version
     targets = Metadata[Targets].from_file(str(meta / f"{tv}.targets.json"))
-    targets.signed.targets[file.name] = TargetFile.from_file(file.name, str(file), ["sha256"])
+    targets.signed.targets.update(file_targets(file))
     targets.signed.version = tv + 1
     targets.signed.expires = expires(90)
     data = write(meta, targets, f"{tv + 1}.targets.json", signers["targets"])

@@ -200,30 +200,36 @@ impl TrustedSet {
         role: &str,
         delegator: &str,
     ) -> Result<&Metadata<Targets>, Error> {
-        self.update_delegated(bytes, None, role, delegator)
+        let expected_version = self.check_delegated_bytes(bytes, role)?;
+        let new = Metadata::<Targets>::from_slice_as(bytes, role)?;
+        self.check_delegated(&new, expected_version, role, delegator)?;
+        Ok(self
+            .targets
+            .entry(role.to_owned())
+            .insert_entry(new)
+            .into_mut())
     }
 
-    /// [`update_delegated_targets`](Self::update_delegated_targets) for a
-    /// publisher that holds `bytes` parsed already (it built or loaded
-    /// them): the snapshot's hashes are checked against `bytes`, versions,
-    /// expiry and signatures against `parsed`, which must be their parse.
-    pub fn update_delegated_targets_parsed(
-        &mut self,
+    /// Every check of [`update_delegated_targets`](Self::update_delegated_targets),
+    /// without trusting the role afterwards, for a publisher that holds
+    /// `bytes` parsed already (it built or loaded them): the snapshot's
+    /// hashes are checked against `bytes`, versions, expiry and signatures
+    /// against `parsed`, which must be their parse. (A role checked this way
+    /// cannot be the delegator of later updates.)
+    pub fn check_delegated_targets(
+        &self,
         bytes: &[u8],
-        parsed: Metadata<Targets>,
+        parsed: &Metadata<Targets>,
         role: &str,
         delegator: &str,
-    ) -> Result<&Metadata<Targets>, Error> {
-        self.update_delegated(bytes, Some(parsed), role, delegator)
+    ) -> Result<(), Error> {
+        let expected_version = self.check_delegated_bytes(bytes, role)?;
+        self.check_delegated(parsed, expected_version, role, delegator)
     }
 
-    fn update_delegated(
-        &mut self,
-        bytes: &[u8],
-        parsed: Option<Metadata<Targets>>,
-        role: &str,
-        delegator: &str,
-    ) -> Result<&Metadata<Targets>, Error> {
+    /// §5.6.1–2: the snapshot is current and lists `role` with these bytes'
+    /// hashes. Returns the version it lists.
+    fn check_delegated_bytes(&self, bytes: &[u8], role: &str) -> Result<u64, Error> {
         let snapshot = self
             .snapshot
             .as_ref()
@@ -248,35 +254,39 @@ impl TrustedSet {
             .ok_or_else(|| Error::Snapshot(format!("{role}.json is not listed")))?;
         meta.verify_bytes(bytes)
             .map_err(|kind| metadata::Error::new(role, kind))?;
-        let new = match parsed {
-            Some(parsed) => parsed,
-            None => Metadata::<Targets>::from_slice_as(bytes, role)?,
-        };
+        Ok(meta.version)
+    }
+
+    /// §5.6.3–5: signed by the delegator's keys, the listed version, not
+    /// expired.
+    fn check_delegated(
+        &self,
+        new: &Metadata<Targets>,
+        expected_version: u64,
+        role: &str,
+        delegator: &str,
+    ) -> Result<(), Error> {
         if delegator == "root" {
-            self.root.signed.verify_role(RoleType::Targets, &new)?;
+            self.root.signed.verify_role(RoleType::Targets, new)?;
         } else {
             let parent = self.targets.get(delegator).ok_or_else(|| {
                 Error::Order(format!(
                     "cannot load {role} before its delegator {delegator}"
                 ))
             })?;
-            parent.signed.verify_delegate(&new)?;
+            parent.signed.verify_delegate(new)?;
         }
-        if new.signed.version != meta.version {
+        if new.signed.version != expected_version {
             return Err(Error::BadVersion {
                 role: role.to_owned(),
-                expected: meta.version,
+                expected: expected_version,
                 found: new.signed.version,
             });
         }
         if new.signed.is_expired(self.now) {
-            return Err(expired(&new, self.now));
+            return Err(expired(new, self.now));
         }
-        Ok(self
-            .targets
-            .entry(role.to_owned())
-            .insert_entry(new)
-            .into_mut())
+        Ok(())
     }
 
     /// Whether the trusted root has expired: checked by the caller after the
