@@ -15,4 +15,5 @@ mod scale;
 mod simulator;
 mod support;
 mod threshold;
+mod timestamp_service;
 mod verify;

@@ -24,6 +24,7 @@ pub struct Registry {
     /// `127.0.0.1:PORT`.
     pub addr: String,
     child: Child,
+    config_file: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -98,6 +99,7 @@ impl Registry {
                     return Self {
                         addr,
                         child,
+                        config_file,
                         _dir: dir,
                     };
                 }
@@ -110,6 +112,41 @@ impl Registry {
             let _ = child.wait();
         }
         panic!("docker-registry did not start");
+    }
+}
+
+impl Registry {
+    /// Stop serving (an outage); the data stays.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Serve again after [`stop`](Self::stop), on the same address and data.
+    pub fn restart(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            self.child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&self.config_file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("docker-registry starts");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(2) {
+                if std::net::TcpStream::connect(&self.addr).is_ok() {
+                    return;
+                }
+                if self.child.try_wait().unwrap().is_some() {
+                    break; // the port is not free yet: try again
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        panic!("docker-registry did not restart on {}", self.addr);
     }
 }
 

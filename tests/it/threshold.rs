@@ -512,10 +512,8 @@ async fn staged_commit_during_resigns<S: Store + 'static>(make: impl Fn() -> S) 
         .map(|_| {
             let (store, keys, options) = (make(), keys.clone(), options.clone());
             tokio::spawn(async move {
-                let resign = [Change::Resign {
-                    role: "timestamp".into(),
-                }];
-                publish::publish(&store, &resign, &keys, &options).await
+                // What the timestamp service does.
+                publish::resign_timestamp(&store, &keys, &options).await
             })
         })
         .collect();

@@ -27,6 +27,7 @@ pub mod oci;
 pub mod policy;
 pub mod publish;
 pub mod repository;
+pub mod service;
 pub mod signer;
 pub mod store;
 pub mod verify;

@@ -7,6 +7,7 @@ mod expire;
 mod key;
 mod prune;
 mod publish;
+mod timestamp;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -115,6 +116,16 @@ enum Command {
         #[command(flatten)]
         repo: publish::RepoArgs,
     },
+    /// Re-sign the timestamp (and the snapshot, with its key at hand) now,
+    /// or run the timestamp service (`timestamp serve`).
+    ///
+    /// Example: tuf-oci timestamp --if-within 6h --repository registry.example.com/org/trust
+    Timestamp {
+        #[command(flatten)]
+        args: timestamp::Args,
+        #[command(flatten)]
+        repo: publish::RepoArgs,
+    },
     /// What the repository holds, and which keys are at hand.
     ///
     /// Example: tuf-oci status --repository oci:./store
@@ -138,6 +149,7 @@ impl Cli {
             Command::Status(args) => publish::status(args).await,
             Command::Expire { command, repo } => expire::expire(repo, command).await,
             Command::Copy { from, to } => publish::copy(from, to).await,
+            Command::Timestamp { args, repo } => timestamp::run(repo, args).await,
             Command::Prune { prune, repo } => prune::prune(repo, prune).await,
             Command::Rotate { rotate, repo } => change::rotate(repo, rotate).await,
             Command::Change { command, repo } => change::change(repo, command).await,

@@ -251,20 +251,50 @@ pub async fn finish(
     snapshot.expires = expiry(now, validity.snapshot);
     snapshot.meta = meta;
     let snapshot_bytes = sign("snapshot", snapshot.clone(), keys).await?.to_bytes();
-    let mut timestamp: Timestamp = base.timestamp.signed.clone();
-    timestamp.version = next_version("timestamp", timestamp.version)?;
-    timestamp.expires = expiry(now, validity.timestamp);
-    timestamp.meta = [(
-        "snapshot.json".to_owned(),
-        MetaFile::describing(snapshot.version, &snapshot_bytes),
-    )]
-    .into();
-    let timestamp_bytes = sign("timestamp", timestamp, keys).await?.to_bytes();
+    let snapshot_meta = MetaFile::describing(snapshot.version, &snapshot_bytes);
     files.insert(
         metadata_file_name("snapshot", Some(snapshot.version)),
         snapshot_bytes,
     );
+    let timestamp_bytes = timestamp_for(base, snapshot_meta, keys, validity, now).await?;
     files.insert("timestamp.json".to_owned(), timestamp_bytes);
+    Ok(files)
+}
+
+/// The base's next timestamp, naming `snapshot`.
+async fn timestamp_for(
+    base: &RepoState,
+    snapshot: MetaFile,
+    keys: &Keyring,
+    validity: Validity,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, PublishError> {
+    let mut timestamp: Timestamp = base.timestamp.signed.clone();
+    timestamp.version = next_version("timestamp", timestamp.version)?;
+    timestamp.expires = expiry(now, validity.timestamp);
+    timestamp.meta = [("snapshot.json".to_owned(), snapshot)].into();
+    Ok(sign("timestamp", timestamp, keys).await?.to_bytes())
+}
+
+/// The base's files with only a new timestamp (same snapshot): for a
+/// timestamp service that does not hold the snapshot key.
+pub(super) async fn new_timestamp(
+    base: &RepoState,
+    keys: &Keyring,
+    validity: Validity,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, Vec<u8>>, PublishError> {
+    let snapshot = base
+        .timestamp
+        .signed
+        .snapshot_meta()
+        .cloned()
+        .ok_or_else(|| PublishError::State("the timestamp names no snapshot".into()))?;
+    let mut files = base.files().clone();
+    files.insert(
+        "timestamp.json".to_owned(),
+        timestamp_for(base, snapshot, keys, validity, now).await?,
+    );
     Ok(files)
 }
 

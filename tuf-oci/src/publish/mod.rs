@@ -209,7 +209,9 @@ pub fn verify_state(
             Some(md) if md.signed.delegations.is_none() => {
                 set.check_delegated_targets(bytes, md, role, delegator)
             }
-            _ => set.update_delegated_targets(bytes, role, delegator).map(|_| ()),
+            _ => set
+                .update_delegated_targets(bytes, role, delegator)
+                .map(|_| ()),
         }
         .map_err(would_not)
     };
@@ -353,6 +355,8 @@ enum Build<'a> {
     Changes(&'a [Change], &'a Keyring),
     /// A fully signed change set; the keyring signs snapshot and timestamp.
     Staged(&'a ChangeSet, &'a Keyring),
+    /// A new timestamp (and snapshot, when the keyring holds its key).
+    Timestamp(&'a Keyring),
 }
 
 impl Build<'_> {
@@ -365,8 +369,35 @@ impl Build<'_> {
                 let files = finish(base, &roles, keys, validity, Utc::now()).await?;
                 Ok(NewState { files, roles })
             }
+            Build::Timestamp(keys) if !keys.signers("snapshot").is_empty() => {
+                let roles = BTreeMap::new();
+                let files = finish(base, &roles, keys, validity, Utc::now()).await?;
+                Ok(NewState { files, roles })
+            }
+            Build::Timestamp(keys) => {
+                let files = edit::new_timestamp(base, keys, validity, Utc::now()).await?;
+                Ok(NewState {
+                    files,
+                    roles: BTreeMap::new(),
+                })
+            }
         }
     }
+}
+
+/// Re-sign the timestamp, and the snapshot when `keys` hold its key, with
+/// new versions and expiries: what a timestamp service does before they
+/// expire. Commits like every other change (lease, base check, rebase).
+pub async fn resign_timestamp<S: Store>(
+    store: &S,
+    keys: &Keyring,
+    options: &PublishOptions,
+) -> Result<Published, PublishError> {
+    let span =
+        tracing::info_span!("resign timestamp", store = %store.location(), tag = %options.tag);
+    commit_on_latest(store, options, Build::Timestamp(keys))
+        .instrument(span)
+        .await
 }
 
 /// Under the lease: load the current state (checked against the pinned
