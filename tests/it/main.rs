@@ -3,6 +3,7 @@
 
 mod cli;
 mod client_workflow;
+mod doctor;
 mod fault_proxy;
 mod http_server;
 mod keys;

@@ -21,6 +21,7 @@ pub mod atomic;
 pub mod client;
 pub mod crypto;
 pub mod image;
+pub mod inspect;
 pub mod metadata;
 pub mod net;
 pub mod oci;

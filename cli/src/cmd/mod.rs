@@ -4,6 +4,7 @@ mod change;
 mod client;
 mod demo;
 mod expire;
+mod inspect;
 mod key;
 mod prune;
 mod publish;
@@ -126,6 +127,19 @@ enum Command {
         #[command(flatten)]
         repo: publish::RepoArgs,
     },
+    /// The whole repository at a glance: every role's version, expiry,
+    /// threshold, keys and valid signatures, delegation paths, target
+    /// counts; `--role NAME` for one role and its targets.
+    ///
+    /// Example: tuf-oci inspect registry.example.com/org/trust --output json
+    Inspect(inspect::InspectArgs),
+    /// Run the client workflow step by step and explain the first failure
+    /// in plain words, with how to fix it; warn about what will fail soon.
+    /// Exit status: 0 healthy, 1 a failure found, 2 the check could not be
+    /// made.
+    ///
+    /// Example: tuf-oci doctor registry.example.com/org/trust registry.example.com/org/app:1.0
+    Doctor(inspect::DoctorArgs),
     /// What the repository holds, and which keys are at hand.
     ///
     /// Example: tuf-oci status --repository oci:./store
@@ -146,7 +160,9 @@ impl Cli {
             Command::Sign { images, repo } => publish::sign(repo, images).await,
             Command::Target { command, repo } => publish::target(repo, command).await,
             Command::Delegate { command, repo } => publish::delegate(repo, command).await,
-            Command::Status(args) => publish::status(args).await,
+            Command::Status(args) => inspect::status(args).await,
+            Command::Inspect(args) => inspect::inspect(args).await,
+            Command::Doctor(args) => return Ok(inspect::doctor(args).await),
             Command::Expire { command, repo } => expire::expire(repo, command).await,
             Command::Copy { from, to } => publish::copy(from, to).await,
             Command::Timestamp { args, repo } => timestamp::run(repo, args).await,

@@ -62,7 +62,7 @@ impl RepoArgs {
         }
     }
 
-    fn key_dir(&self, reference: &RepositoryRef) -> PathBuf {
+    pub(super) fn key_dir(&self, reference: &RepositoryRef) -> PathBuf {
         if let Some(dir) = &self.keys {
             return dir.clone();
         }
@@ -93,6 +93,11 @@ impl RepoArgs {
     /// Open a key reference with these passphrase options.
     pub(super) async fn open_signer(&self, reference: &str) -> anyhow::Result<Arc<dyn Signer>> {
         Ok(signer::open(&KeyRef::parse(reference)?, &self.signer_options()).await?)
+    }
+
+    /// Whether `--key ROLE=...` names `role`.
+    pub(super) fn has_key_ref(&self, role: &str) -> bool {
+        self.key_refs.iter().any(|(r, _)| r == role)
     }
 
     /// Whether `--dry-run` was given.
@@ -542,43 +547,6 @@ pub(super) async fn plan_delegate(
 pub async fn delegate(args: RepoArgs, command: DelegateCommand) -> anyhow::Result<()> {
     let plan = plan_delegate(&args, command).await?;
     commit(&args, plan).await
-}
-
-/// `tuf-oci status`.
-pub async fn status(args: RepoArgs) -> anyhow::Result<()> {
-    let reference = args.reference(None)?;
-    let state = load(&reference).await?;
-    // Which roles have a key at hand (files are not decrypted for this).
-    let dir = args.key_dir(&reference);
-    let has_key = |role: &str| {
-        Keyring::key_file(&dir, role).exists() || args.key_refs.iter().any(|(r, _)| r == role)
-    };
-    println!("{reference} at {}", state.commit);
-    let root = &state.root.signed;
-    println!("  root        v{} expires {}", root.version, root.expires);
-    println!(
-        "  timestamp   v{} expires {}",
-        state.timestamp.signed.version, state.timestamp.signed.expires
-    );
-    println!(
-        "  snapshot    v{} expires {}",
-        state.snapshot.signed.version, state.snapshot.signed.expires
-    );
-    for (name, md) in &state.targets {
-        let have = if has_key(name) {
-            "key at hand"
-        } else {
-            "no local key"
-        };
-        println!(
-            "  {name:<11} v{} expires {}, {} targets ({have})",
-            md.signed.version,
-            md.signed.expires,
-            md.signed.targets.len()
-        );
-    }
-    println!("  keys: {}", args.key_dir(&reference).display());
-    Ok(())
 }
 
 /// `tuf-oci copy SRC DST`.

@@ -55,7 +55,7 @@ pub struct Args {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Output {
+pub(super) enum Output {
     /// For people.
     Text,
     /// One JSON object.

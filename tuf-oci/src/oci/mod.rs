@@ -11,12 +11,14 @@
 //! digest (measured; see the spec).
 
 mod commit;
+mod state_files;
 mod transport;
 
 pub use commit::{
     Commit, CommitIndex, CommitObjects, OciError, build_commit, build_commit_on, inline_data,
     move_tag, push_commit, push_objects,
 };
+pub use state_files::StateFiles;
 pub use transport::OciTransport;
 
 /// `artifactType` of the commit index (the spec's version is in it).

@@ -5,11 +5,10 @@ use std::collections::{BTreeMap, HashSet};
 use oci_spec::image::Digest;
 
 use super::PublishError;
-use crate::metadata::{MAX_METADATA_LEN, Metadata, Root, Snapshot, Targets, Timestamp};
-use crate::oci::{Commit, CommitIndex};
+use crate::metadata::{Metadata, Root, Snapshot, Targets, Timestamp};
+use crate::oci::StateFiles;
 use crate::repository::metadata_file_name;
-use crate::store::MAX_MANIFEST_LEN;
-use crate::store::{Reference, Store, StoreError};
+use crate::store::Store;
 
 /// Every file of one committed state, parsed.
 #[derive(Debug, Clone)]
@@ -31,19 +30,6 @@ pub struct RepoState {
     /// Digests of the objects of this state (manifests and blobs): present
     /// in the store, so a commit on top of it need not push them again.
     pub objects: HashSet<Digest>,
-}
-
-/// A top-level file of `commit`.
-async fn read<S: Store>(
-    store: &S,
-    commit: &Commit,
-    location: &str,
-    name: &str,
-) -> Result<Vec<u8>, PublishError> {
-    let d = commit
-        .file(name)
-        .ok_or_else(|| PublishError::State(format!("{location}: no {name}")))?;
-    Ok(store.get_blob(d.digest(), MAX_METADATA_LEN as u64).await?)
 }
 
 impl RepoState {
@@ -74,84 +60,64 @@ impl RepoState {
     }
 
     /// Load the state `tag` points at, or `None` when there is no such tag.
+    /// Every file must be there and parse.
     pub async fn load<S: Store>(store: &S, tag: &str) -> Result<Option<Self>, PublishError> {
-        let location = format!("{}:{tag}", store.location());
-        let index = match store
-            .get_manifest(&Reference::Tag(tag.to_owned()), MAX_MANIFEST_LEN)
-            .await
-        {
-            Ok(m) => m,
-            Err(StoreError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some(state) = StateFiles::read(store, tag).await? else {
+            return Ok(None);
         };
-        let index = CommitIndex::parse(&location, index.digest, index.bytes)?;
-        let top = store
-            .get_manifest(
-                &Reference::Digest(index.top_level.digest().clone()),
-                MAX_MANIFEST_LEN,
-            )
-            .await?;
-        let commit = Commit::new(&location, index, top.bytes)?;
-        let mut files = BTreeMap::new();
-        let mut roots = Vec::new();
-        for v in commit.root_versions() {
-            let name = metadata_file_name("root", Some(v));
-            let bytes = read(store, &commit, &location, &name).await?;
-            files.insert(name, bytes.clone());
-            roots.push(bytes);
+        if let Some((file, why)) = state.missing.first() {
+            return Err(PublishError::State(format!(
+                "{}: cannot read {file}: {why}",
+                state.location
+            )));
         }
+        Self::parse(state)
+    }
+
+    /// Parse every file of a state.
+    fn parse(state: StateFiles) -> Result<Option<Self>, PublishError> {
+        let files = state.files;
+        let file = |name: &str| {
+            files.get(name).ok_or_else(|| {
+                PublishError::State(format!("{}: the state has no {name}", state.location))
+            })
+        };
+        let roots: Vec<Vec<u8>> = files
+            .iter()
+            .filter_map(|(n, b)| {
+                let v: u64 = n.strip_suffix(".root.json")?.parse().ok()?;
+                Some((v, b.clone()))
+            })
+            .collect::<BTreeMap<u64, Vec<u8>>>()
+            .into_values()
+            .collect();
         let root = Metadata::<Root>::from_slice(roots.last().ok_or_else(|| {
-            PublishError::State(format!("{location}: the commit lists no root"))
+            PublishError::State(format!("{}: the commit lists no root", state.location))
         })?)?;
-        let timestamp_bytes = read(store, &commit, &location, "timestamp.json").await?;
-        let timestamp = Metadata::<Timestamp>::from_slice(&timestamp_bytes)?;
-        files.insert("timestamp.json".into(), timestamp_bytes);
-        let snapshot_version = timestamp
-            .signed
-            .snapshot_meta()
-            .map(|m| m.version)
-            .ok_or_else(|| {
-                PublishError::State(format!("{location}: the timestamp names no snapshot"))
-            })?;
-        let snapshot_name = metadata_file_name("snapshot", Some(snapshot_version));
-        let snapshot_bytes = read(store, &commit, &location, &snapshot_name).await?;
-        let snapshot = Metadata::<Snapshot>::from_slice(&snapshot_bytes)?;
-        files.insert(snapshot_name, snapshot_bytes);
+        let timestamp = Metadata::<Timestamp>::from_slice(file("timestamp.json")?)?;
+        let snapshot_version = timestamp.signed.snapshot_meta().map_or(0, |m| m.version);
+        let snapshot = Metadata::<Snapshot>::from_slice(file(&metadata_file_name(
+            "snapshot",
+            Some(snapshot_version),
+        ))?)?;
         let mut targets = BTreeMap::new();
-        let mut objects = commit.object_digests();
         for (name, meta) in &snapshot.signed.meta {
             let role = name.strip_suffix(".json").unwrap_or(name);
-            let file_name = metadata_file_name(role, Some(meta.version));
-            let hash = meta
-                .hashes
-                .as_ref()
-                .and_then(|h| h.get(crate::crypto::hash::HashAlgorithm::Sha256));
-            let bytes = match hash {
-                Some(hex) => {
-                    let digest: Digest = format!("sha256:{hex}").parse().map_err(|_| {
-                        PublishError::State(format!("{location}: bad sha256 for {name}"))
-                    })?;
-                    let bytes = store.get_blob(&digest, MAX_METADATA_LEN as u64).await?;
-                    objects.insert(digest);
-                    bytes
-                }
-                None => read(store, &commit, &location, &file_name).await?,
-            };
+            let bytes = file(&metadata_file_name(role, Some(meta.version)))?;
             targets.insert(
                 role.to_owned(),
-                Metadata::<Targets>::from_slice_as(&bytes, role)?,
+                Metadata::<Targets>::from_slice_as(bytes, role)?,
             );
-            files.insert(file_name, bytes);
         }
         Ok(Some(Self {
-            commit: commit.index.digest.clone(),
+            commit: state.commit,
             roots,
             root,
             timestamp,
             snapshot,
             targets,
             files,
-            objects,
+            objects: state.objects,
         }))
     }
 
