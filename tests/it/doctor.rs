@@ -195,7 +195,8 @@ fn a_healthy_repository_is_shown_whole() {
             "targets      v2",
             "  team ",
             "paths org/team-*",
-            "1 of 1 needed signatures valid (1 keys), 1 targets",
+            "1 of 1 needed signatures valid (1 keys: ",
+            " ed25519), 1 targets",
         ],
     );
     let json = repo.run(None, &["inspect", &repo.repository(), "--output", "json"]);

@@ -82,11 +82,17 @@ fn role_line(role: &RoleView) -> String {
             )
         })
         .unwrap_or_default();
+    let keys: Vec<String> = role
+        .keys
+        .iter()
+        .map(|k| format!("{} {}", k.id.chars().take(8).collect::<String>(), k.keytype))
+        .collect();
     let sigs = format!(
-        "{} of {} needed signatures valid ({} keys)",
+        "{} of {} needed signatures valid ({} keys: {})",
         role.valid_signatures,
         role.threshold,
-        role.keys.len()
+        role.keys.len(),
+        keys.join(", ")
     );
     let mut line = format!("{indent}{:<12} {version:<5} {expires}  {sigs}", role.name);
     if role.name != "root" && role.name != "timestamp" && role.name != "snapshot" {
