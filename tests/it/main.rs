@@ -4,6 +4,7 @@
 mod cli;
 mod client_workflow;
 mod doctor;
+mod enforce;
 mod fault_proxy;
 mod http_server;
 mod keys;

@@ -20,6 +20,7 @@
 pub mod atomic;
 pub mod client;
 pub mod crypto;
+pub mod enforce;
 pub mod image;
 pub mod inspect;
 pub mod metadata;

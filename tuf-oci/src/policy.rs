@@ -4,6 +4,9 @@
 //!
 //! ```yaml
 //! version: 1
+//! exempt:                                          # admission and containerd only
+//!   namespaces: [kube-system, tuf-oci]             # default: kube-system (+ the webhook's own)
+//!   images: ["registry.k8s.io/pause"]
 //! trust:
 //!   - images: ["registry.example.com/org/**", "oci:/srv/images"]
 //!     repository: registry.example.com/org/trust   # default: the image's own repository
@@ -46,10 +49,38 @@ pub struct Policy {
     /// Trust rules, first match wins.
     #[serde(default)]
     pub trust: Vec<TrustRule>,
+    /// What enforcement (admission, containerd) lets through unverified.
+    #[serde(default)]
+    pub exempt: Exempt,
+}
+
+/// Namespaces and images that enforcement does not verify.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exempt {
+    /// Kubernetes namespaces (default: `kube-system`).
+    #[serde(default = "default_exempt_namespaces")]
+    pub namespaces: Vec<String>,
+    /// Image name patterns (as in trust rules).
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+impl Default for Exempt {
+    fn default() -> Self {
+        Self {
+            namespaces: default_exempt_namespaces(),
+            images: Vec::new(),
+        }
+    }
+}
+
+fn default_exempt_namespaces() -> Vec<String> {
+    vec!["kube-system".to_owned()]
 }
 
 /// Which images trust which repository and root.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TrustRule {
     /// Image name patterns.
@@ -120,6 +151,81 @@ impl Policy {
         self.trust
             .iter()
             .find(|r| r.images.iter().any(|p| glob(p, &name)))
+    }
+
+    /// Whether enforcement lets `image` through unverified.
+    pub fn is_exempt_image(&self, image: &ImageRef) -> bool {
+        let name = image.name();
+        self.exempt.images.iter().any(|p| glob(p, &name))
+    }
+
+    /// The verifier for `image` by its rule (or none: the image's own
+    /// repository, a root from the trust cache), with the image's target
+    /// path as the rule maps it. Trust caches live under `cache_base`.
+    pub fn verifier(
+        &self,
+        image: &ImageRef,
+        cache_base: &Path,
+        registry: crate::store::RegistryConfig,
+    ) -> Result<(ImageRef, crate::verify::Verifier), crate::verify::VerifyError> {
+        self.rule_for(image)
+            .cloned()
+            .unwrap_or_default()
+            .verifier(image, cache_base, None, registry)
+    }
+}
+
+impl TrustRule {
+    /// The verifier for `image` under this rule (see [`Policy::verifier`]);
+    /// `cache` instead of the one under `cache_base` when given.
+    pub fn verifier(
+        &self,
+        image: &ImageRef,
+        cache_base: &Path,
+        cache: Option<&Path>,
+        registry: crate::store::RegistryConfig,
+    ) -> Result<(ImageRef, crate::verify::Verifier), crate::verify::VerifyError> {
+        let mut image = image.clone();
+        if let Some(path) = &self.target_path {
+            image.path = path.clone();
+        }
+        let repository = match &self.repository {
+            Some(r) => RepositoryRef::parse(r)?,
+            None => image.repository.clone(),
+        };
+        let root = self.root_source()?;
+        let cache = match cache {
+            Some(dir) => dir.to_owned(),
+            None => root.cache_dir(cache_base, &repository)?,
+        };
+        Ok((
+            image,
+            crate::verify::Verifier::new(repository, cache, root, registry),
+        ))
+    }
+
+    /// Where this rule's first trusted root comes from: the pinned root
+    /// file, the root keys, trust on first use, else only the trust cache.
+    pub fn root_source(&self) -> Result<crate::verify::RootSource, crate::verify::VerifyError> {
+        use crate::verify::{RootSource, VerifyError};
+        Ok(if let Some(file) = &self.root {
+            RootSource::Pinned(std::fs::read(file).map_err(|e| {
+                VerifyError::NoRoot(format!(
+                    "{} (root {}: {e})",
+                    self.images.join(", "),
+                    file.display()
+                ))
+            })?)
+        } else if !self.root_keys.is_empty() {
+            RootSource::RootKeys {
+                fingerprints: self.root_keys.clone(),
+                threshold: self.root_threshold,
+            }
+        } else if self.trust_on_first_use {
+            RootSource::TrustOnFirstUse
+        } else {
+            RootSource::Cached
+        })
     }
 }
 

@@ -200,6 +200,11 @@ impl Verifier {
         }
     }
 
+    /// Where this verifier keeps trusted metadata.
+    pub fn cache_dir(&self) -> &std::path::PathBuf {
+        &self.cache_dir
+    }
+
     /// The repository's `1.root.json`, which must be version 1.
     async fn first_root<T: Store>(
         &self,
@@ -229,8 +234,46 @@ impl Verifier {
         Ok(first)
     }
 
-    /// Verify `image`.
+    /// Verify `image`: the digest trusted metadata names for it against
+    /// the manifest the registry serves now.
     pub async fn verify(&self, image: &ImageRef) -> Result<Verdict, VerifyError> {
+        let mut updater = self.updater().await?;
+        let images = crate::store::AnyStore::open(&image.repository, self.registry.clone())?;
+        verify_image(image, &images, &mut updater).await
+    }
+
+    /// For a puller that already resolved `image` to `digest` and checks the
+    /// content it fetches against it (containerd): is `digest` what trusted
+    /// metadata names? No manifest is fetched.
+    pub async fn verify_digest(
+        &self,
+        image: &ImageRef,
+        digest: &str,
+    ) -> Result<Verdict, VerifyError> {
+        let mut updater = self.updater().await?;
+        let target = image.target_name();
+        let (trusted, role) = match trusted_sha256(image, &mut updater).await? {
+            Ok(found) => found,
+            Err(verdict) => return Ok(verdict),
+        };
+        if digest != format!("sha256:{trusted}") {
+            return Ok(Verdict::NotTrusted {
+                reason: format!(
+                    "{digest} is to be pulled, but role {role:?} trusts sha256:{trusted} for {target}"
+                ),
+                target,
+            });
+        }
+        Ok(Verdict::Trusted {
+            target,
+            digest: digest.to_owned(),
+            role,
+        })
+    }
+
+    /// An updater over the trust repository, its trust cache started from
+    /// this verifier's root source.
+    async fn updater(&self) -> Result<Updater<OciTransport<crate::store::AnyStore>>, VerifyError> {
         use crate::client::{MetadataCache, UpdaterConfig};
         let cache = MetadataCache::new(&self.cache_dir);
         let cache_error =
@@ -282,15 +325,13 @@ impl Verifier {
                 start(&first, &root.pin().expect("pinned root keys"))?;
             }
         }
-        let mut updater = Updater::new(
+        Updater::new(
             &self.cache_dir,
             transport,
             chrono::Utc::now(),
             UpdaterConfig::default(),
         )
-        .map_err(VerifyError::Client)?;
-        let images = crate::store::AnyStore::open(&image.repository, self.registry.clone())?;
-        verify_image(image, &images, &mut updater).await
+        .map_err(VerifyError::Client)
     }
 }
 
@@ -343,30 +384,11 @@ pub async fn verify_image<S: Store, T: Store>(
             reason,
         })
     };
-    let info = match updater.get_target_info(&target).await {
-        Ok(Some(info)) => info,
-        Ok(None) => {
-            return not_trusted(format!(
-                "no trusted target {target:?} in the TUF repository"
-            ));
-        }
-        // Not a verdict on the image: the check could not be made.
-        Err(e @ (ClientError::Transport(_) | ClientError::Cache(_) | ClientError::Order(_))) => {
-            return Err(VerifyError::Client(e));
-        }
-        Err(e) => return not_trusted(format!("the TUF repository does not verify: {e}")),
+    let info = match trusted_target(image, updater).await? {
+        Ok(info) => info,
+        Err(verdict) => return Ok(verdict),
     };
-    let Some(trusted) = info
-        .file
-        .hashes
-        .get(HashAlgorithm::Sha256)
-        .map(str::to_owned)
-    else {
-        return not_trusted(format!(
-            "target {target:?} in role {:?} has no sha256",
-            info.role
-        ));
-    };
+    let trusted = info.file.hashes.get(HashAlgorithm::Sha256).unwrap_or_default().to_owned();
     // Hash the bytes served now; never trust a digest header alone.
     let served = images
         .get_manifest(&image.reference, MAX_MANIFEST_LEN)
@@ -390,6 +412,57 @@ pub async fn verify_image<S: Store, T: Store>(
     }
     .instrument(span)
     .await
+}
+
+/// The trusted target for `image`, or the verdict why there is none.
+/// Failures of trust are verdicts; failures to fetch are errors.
+async fn trusted_target<T: Store>(
+    image: &ImageRef,
+    updater: &mut Updater<OciTransport<T>>,
+) -> Result<Result<crate::client::TargetInfo, Verdict>, VerifyError> {
+    let target = image.target_name();
+    let not_trusted = |reason: String| {
+        Ok(Err(Verdict::NotTrusted {
+            target: target.clone(),
+            reason,
+        }))
+    };
+    let info = match updater.get_target_info(&target).await {
+        Ok(Some(info)) => info,
+        Ok(None) => {
+            return not_trusted(format!(
+                "no trusted target {target:?} in the TUF repository"
+            ));
+        }
+        // Not a verdict on the image: the check could not be made.
+        Err(e @ (ClientError::Transport(_) | ClientError::Cache(_) | ClientError::Order(_))) => {
+            return Err(VerifyError::Client(e));
+        }
+        Err(e) => return not_trusted(format!("the TUF repository does not verify: {e}")),
+    };
+    if info.file.hashes.get(HashAlgorithm::Sha256).is_none() {
+        return not_trusted(format!(
+            "target {target:?} in role {:?} has no sha256",
+            info.role
+        ));
+    }
+    Ok(Ok(info))
+}
+
+/// The trusted sha256 (hex) of `image` and the role that lists it.
+async fn trusted_sha256<T: Store>(
+    image: &ImageRef,
+    updater: &mut Updater<OciTransport<T>>,
+) -> Result<Result<(String, String), Verdict>, VerifyError> {
+    Ok(trusted_target(image, updater).await?.map(|info| {
+        let hex = info
+            .file
+            .hashes
+            .get(HashAlgorithm::Sha256)
+            .unwrap_or_default()
+            .to_owned();
+        (hex, info.role)
+    }))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Command-line definitions and dispatch.
 
+mod admission;
 mod change;
 mod client;
 mod demo;
@@ -140,6 +141,9 @@ enum Command {
     ///
     /// Example: tuf-oci doctor registry.example.com/org/trust registry.example.com/org/app:1.0
     Doctor(inspect::DoctorArgs),
+    /// Enforce at admission: the Kubernetes webhook (validating and
+    /// mutating) and Gatekeeper external data, over HTTPS.
+    Admission(admission::Args),
     /// What the repository holds, and which keys are at hand.
     ///
     /// Example: tuf-oci status --repository oci:./store
@@ -161,6 +165,7 @@ impl Cli {
             Command::Target { command, repo } => publish::target(repo, command).await,
             Command::Delegate { command, repo } => publish::delegate(repo, command).await,
             Command::Status(args) => inspect::status(args).await,
+            Command::Admission(args) => admission::run(args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
             Command::Doctor(args) => return Ok(inspect::doctor(args).await),
             Command::Expire { command, repo } => expire::expire(repo, command).await,

@@ -5,11 +5,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use tuf_oci::image::ImageRef;
 use tuf_oci::policy::Policy;
-use tuf_oci::store::{RegistryConfig, RepositoryRef};
-use tuf_oci::verify::{RootSource, Verdict, Verifier};
+use tuf_oci::store::RegistryConfig;
+use tuf_oci::verify::Verdict;
 
 /// Exit status: not trusted.
 pub const NOT_TRUSTED: u8 = 1;
@@ -103,54 +102,37 @@ pub async fn run(args: Args, resolve: bool) -> ExitCode {
 }
 
 async fn check(args: &Args) -> anyhow::Result<(ImageRef, Verdict)> {
-    let mut image = ImageRef::parse(&args.image)?;
+    let image = ImageRef::parse(&args.image)?;
     let home = super::publish::tuf_oci_home();
     let policy_file = args
         .policy
         .clone()
         .or_else(|| Some(home.join("policy.yaml")).filter(|p| p.exists()));
     let policy = policy_file.map(|p| Policy::load(&p)).transpose()?;
-    let rule = policy.as_ref().and_then(|p| p.rule_for(&image));
-    let repository = match (&args.repository, rule.and_then(|r| r.repository.as_ref())) {
-        (Some(r), _) | (None, Some(r)) => RepositoryRef::parse(r)?,
-        (None, None) => image.repository.clone(),
-    };
-    if let Some(path) = args
-        .target_path
-        .clone()
-        .or_else(|| rule.and_then(|r| r.target_path.clone()))
-    {
-        image.path = path;
+    // The policy's rule, with what the flags say instead.
+    let mut rule = policy
+        .as_ref()
+        .and_then(|p| p.rule_for(&image))
+        .cloned()
+        .unwrap_or_default();
+    if args.repository.is_some() {
+        rule.repository = args.repository.clone();
     }
-    let root_file = args
-        .root
-        .clone()
-        .or_else(|| rule.and_then(|r| r.root.clone()));
-    let root = match root_file {
-        Some(file) => RootSource::Pinned(
-            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?,
-        ),
-        None if !args.root_keys.is_empty() => RootSource::RootKeys {
-            fingerprints: args.root_keys.clone(),
-            threshold: args.root_threshold,
-        },
-        None if rule.is_some_and(|r| !r.root_keys.is_empty()) => {
-            let rule = rule.expect("checked above");
-            RootSource::RootKeys {
-                fingerprints: rule.root_keys.clone(),
-                threshold: rule.root_threshold,
-            }
-        }
-        None if args.trust_on_first_use || rule.is_some_and(|r| r.trust_on_first_use) => {
-            RootSource::TrustOnFirstUse
-        }
-        None => RootSource::Cached,
-    };
-    let cache = match &args.cache {
-        Some(cache) => cache.clone(),
-        None => root.cache_dir(&home.join("trust"), &repository)?,
-    };
-    let verifier = Verifier::new(repository, cache, root, RegistryConfig::default());
+    if args.target_path.is_some() {
+        rule.target_path = args.target_path.clone();
+    }
+    if args.root.is_some() || !args.root_keys.is_empty() {
+        rule.root = args.root.clone();
+        rule.root_keys = args.root_keys.clone();
+        rule.root_threshold = args.root_threshold;
+    }
+    rule.trust_on_first_use |= args.trust_on_first_use;
+    let (image, verifier) = rule.verifier(
+        &image,
+        &home.join("trust"),
+        args.cache.as_deref(),
+        RegistryConfig::default(),
+    )?;
     let verdict = verifier.verify(&image).await?;
     Ok((image, verdict))
 }
