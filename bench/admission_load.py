@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Admission webhook load test on loopback: p50/p99 latency (warm) and requests/s.
 
-usage: bench/admission_load.py [--requests N] [--concurrency C] [--tuf-oci PATH]
+usage: bench/admission_load.py [--requests N] [--concurrency C] [--verdict-ttl D] [--tuf-oci PATH]
 
 Sets everything up itself, on 127.0.0.1 with temporary directories: Debian's
 docker-registry, an image signed with tuf-oci and copied there, TLS
@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--tuf-oci", default=str(ROOT / "target" / "release" / "tuf-oci"))
+    ap.add_argument("--verdict-ttl", default="30s", help="the webhook's --verdict-ttl (0s: ask the registry every time)")
     args = ap.parse_args()
     tuf = args.tuf_oci
     with tempfile.TemporaryDirectory(prefix="admission-load-") as tmp:
@@ -100,7 +101,8 @@ def main() -> None:
                            cwd=work, check=True, capture_output=True)
             port = free_port()
             server = subprocess.Popen([tuf, "admission", "serve", "--policy", "policy.yaml", "--tls-cert", "server.crt",
-                                       "--tls-key", "server.key", "--listen", f"127.0.0.1:{port}", "--cache", "cache"],
+                                       "--tls-key", "server.key", "--listen", f"127.0.0.1:{port}", "--cache", "cache",
+                                       "--verdict-ttl", args.verdict_ttl],
                                       cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wait_port(port)
             context = ssl.create_default_context(cafile=str(work / "ca.crt"))
@@ -118,7 +120,10 @@ def main() -> None:
 
             admit(connection(), 0)  # warm up: the trust cache fills
             registry_log.flush()
-            before = sum(1 for l in open(work / "registry.log") if "response completed" in l)
+            def registry_requests() -> int:
+                return sum(1 for l in open(work / "registry.log") if '"GET /v2/' in l or '"HEAD /v2/' in l)
+
+            before = registry_requests()
             latencies: list[float] = []
             lock = threading.Lock()
             per_thread = args.requests // args.concurrency
@@ -138,7 +143,7 @@ def main() -> None:
             elapsed = time.perf_counter() - start
             time.sleep(0.2)
             registry_log.flush()
-            after = sum(1 for l in open(work / "registry.log") if "response completed" in l)
+            after = registry_requests()
             latencies.sort()
             q = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
             print(f"{len(latencies)} admissions over {args.concurrency} connections, warm cache:")
