@@ -201,7 +201,7 @@ impl Verifier {
     }
 
     /// Where this verifier keeps trusted metadata.
-    pub fn cache_dir(&self) -> &std::path::PathBuf {
+    pub fn cache_dir(&self) -> &std::path::Path {
         &self.cache_dir
     }
 

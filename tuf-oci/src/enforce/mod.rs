@@ -119,9 +119,9 @@ impl Enforcer {
         self.decide(image, Some(digest)).await
     }
 
-    fn lock_for(&self, dir: &PathBuf) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock_for(&self, dir: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(dir.clone()).or_default().clone()
+        locks.entry(dir.to_owned()).or_default().clone()
     }
 
     async fn decide(&self, given: &str, digest: Option<&str>) -> Decision {
