@@ -25,6 +25,7 @@ pub mod image;
 pub mod inspect;
 pub mod metadata;
 pub mod net;
+pub mod notary;
 pub mod oci;
 pub mod policy;
 pub mod publish;

@@ -1,0 +1,46 @@
+//! Notary v1 (Docker Content Trust): reading a notary-server or a trust
+//! directory, verifying Notary's TUF dialect, and migrating the trust data
+//! into a registry-native TUF repository.
+
+mod keys;
+mod model;
+mod source;
+mod verify;
+
+pub use keys::{CertificateInfo, DecodedKey, decode, key_id};
+pub use model::{
+    NotaryDelegatedRole, NotaryDelegations, NotaryFile, NotaryKey, NotaryKeyVal, NotaryMeta,
+    NotaryMetaRole, NotaryRoleKeys, NotaryRoot, NotarySignature, NotaryTarget, NotaryTargets,
+    parse_expires,
+};
+pub use source::{ServerOptions, fetch, read_mirror, read_trust_dir};
+pub use verify::{NotaryRepository, NotaryTargetInfo, VerifiedNotary, VerifiedRole, verify};
+
+/// Why Notary trust data could not be read, verified or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum NotaryError {
+    /// A file is not valid Notary metadata.
+    #[error("{role}: {reason}")]
+    Invalid {
+        /// The role.
+        role: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The trust data does not verify.
+    #[error("{gun}: {role}: {reason}")]
+    Untrusted {
+        /// The GUN.
+        gun: String,
+        /// The role.
+        role: String,
+        /// What failed.
+        reason: String,
+    },
+    /// It could not be read.
+    #[error("{0}")]
+    Fetch(String),
+}
+
+#[cfg(test)]
+mod tests;
