@@ -8,6 +8,7 @@ mod enforce;
 mod fault_proxy;
 mod http_server;
 mod keys;
+mod notary;
 mod oci_store;
 mod publish;
 mod python_interop;

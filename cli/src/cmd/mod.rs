@@ -7,6 +7,7 @@ mod demo;
 mod expire;
 mod inspect;
 mod key;
+mod notary;
 mod prune;
 mod publish;
 mod timestamp;
@@ -144,6 +145,14 @@ enum Command {
     /// Enforce at admission: the Kubernetes webhook (validating and
     /// mutating) and Gatekeeper external data, over HTTPS.
     Admission(admission::Args),
+    /// Docker Content Trust (Notary v1): migrate trust data into the
+    /// registry.
+    Notary {
+        #[command(flatten)]
+        args: notary::Args,
+        #[command(flatten)]
+        repo: publish::RepoArgs,
+    },
     /// What the repository holds, and which keys are at hand.
     ///
     /// Example: tuf-oci status --repository oci:./store
@@ -166,6 +175,7 @@ impl Cli {
             Command::Delegate { command, repo } => publish::delegate(repo, command).await,
             Command::Status(args) => inspect::status(args).await,
             Command::Admission(args) => admission::run(args).await,
+            Command::Notary { args, repo } => notary::run(repo, args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
             Command::Doctor(args) => return Ok(inspect::doctor(args).await),
             Command::Expire { command, repo } => expire::expire(repo, command).await,

@@ -155,16 +155,18 @@ pub(super) fn options(args: &RepoArgs, reference: &RepositoryRef) -> PublishOpti
     }
 }
 
-/// Create a repository; generate any top-level key the keyring lacks.
-async fn init_repository(
+/// The keyring of `args`, with a new key file in the key directory for
+/// every one of `roles` it lacks (encrypted with the passphrase when there
+/// is one). Returns the keyring and the files written.
+pub(super) async fn ensure_keys(
     args: &RepoArgs,
     reference: &RepositoryRef,
-    store: &AnyStore,
-) -> anyhow::Result<()> {
+    roles: &[&str],
+) -> anyhow::Result<(Keyring, Vec<PathBuf>)> {
     let dir = args.key_dir(reference);
     let mut keys = args.keyring(reference).await?;
     let mut generated = Vec::new();
-    for role in ["root", "targets", "snapshot", "timestamp"] {
+    for role in roles {
         if keys.signers(role).is_empty() {
             let key = PrivateKey::generate(Scheme::Ed25519)?;
             let file = Keyring::key_file(&dir, role);
@@ -187,10 +189,28 @@ async fn init_repository(
             keys.add(role, Arc::new(KeySigner::new(key)));
         }
     }
-    let published = publish::init(
+    Ok((keys, generated))
+}
+
+/// Create a repository holding `changes` (none: an empty one), generating
+/// any key the keyring lacks for the top-level roles and `extra_roles`.
+pub(super) async fn create_repository(
+    args: &RepoArgs,
+    reference: &RepositoryRef,
+    store: &AnyStore,
+    changes: &[Change],
+    extra_roles: &[&str],
+) -> anyhow::Result<()> {
+    let dir = args.key_dir(reference);
+    let mut roles = vec!["root", "targets", "snapshot", "timestamp"];
+    roles.extend_from_slice(extra_roles);
+    let (keys, generated) = ensure_keys(args, reference, &roles).await?;
+    let published = publish::init_with(
         store,
         publish::top_level_keys(&keys)?,
         Expiries::default(),
+        changes,
+        &keys,
         &options(args, reference),
     )
     .await?;
@@ -209,6 +229,15 @@ async fn init_repository(
         println!("  root key (verify --root-key): {}", signer.key_id());
     }
     Ok(())
+}
+
+/// Create an empty repository.
+async fn init_repository(
+    args: &RepoArgs,
+    reference: &RepositoryRef,
+    store: &AnyStore,
+) -> anyhow::Result<()> {
+    create_repository(args, reference, store, &[], &[]).await
 }
 
 /// Resolve images into `AddTarget` changes.

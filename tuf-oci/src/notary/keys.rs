@@ -20,7 +20,8 @@ fn b64(s: &str) -> Result<Vec<u8>, String> {
 /// A Notary key ID: hex sha256 of the canonical
 /// `{"keytype":T,"keyval":{"private":null,"public":B64}}`.
 pub fn key_id(key: &NotaryKey) -> String {
-    let object = json!({"keytype": key.keytype, "keyval": {"private": null, "public": key.keyval.public}});
+    let object =
+        json!({"keytype": key.keytype, "keyval": {"private": null, "public": key.keyval.public}});
     let canonical = to_canonical_json(&object).expect("a key object serializes");
     crate::crypto::hash::sha256_hex(&canonical)
 }
@@ -60,7 +61,10 @@ fn common_name(cert: &Certificate) -> String {
                 if let Ok(s) = atv.value.decode_as::<x509_cert::der::asn1::Utf8StringRef>() {
                     return s.as_str().to_owned();
                 }
-                if let Ok(s) = atv.value.decode_as::<x509_cert::der::asn1::PrintableStringRef>() {
+                if let Ok(s) = atv
+                    .value
+                    .decode_as::<x509_cert::der::asn1::PrintableStringRef>()
+                {
                     return s.as_str().to_owned();
                 }
             }
@@ -84,7 +88,8 @@ pub fn decode(key: &NotaryKey) -> Result<DecodedKey, String> {
             certificate: None,
         }),
         "ecdsa-x509" | "rsa-x509" => {
-            let pem = String::from_utf8(public).map_err(|_| "the certificate is not PEM text".to_owned())?;
+            let pem = String::from_utf8(public)
+                .map_err(|_| "the certificate is not PEM text".to_owned())?;
             let cert = Certificate::from_pem(pem.as_bytes())
                 .or_else(|_| Certificate::from_der(pem.as_bytes()))
                 .map_err(|e| format!("not an X.509 certificate: {e}"))?;

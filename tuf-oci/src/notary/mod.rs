@@ -3,11 +3,13 @@
 //! into a registry-native TUF repository.
 
 mod keys;
+mod migrate;
 mod model;
 mod source;
 mod verify;
 
 pub use keys::{CertificateInfo, DecodedKey, decode, key_id};
+pub use migrate::{MigratedTag, MigrationPlan, plan, tuf_role_name};
 pub use model::{
     NotaryDelegatedRole, NotaryDelegations, NotaryFile, NotaryKey, NotaryKeyVal, NotaryMeta,
     NotaryMetaRole, NotaryRoleKeys, NotaryRoot, NotarySignature, NotaryTarget, NotaryTargets,

@@ -175,15 +175,21 @@ impl<T: DeserializeOwned> NotaryFile<T> {
             role: role.to_owned(),
             reason: why,
         };
-        let envelope: Envelope =
-            serde_json::from_slice(bytes).map_err(|e| bad(format!("not a Notary metadata file: {e}")))?;
+        let envelope: Envelope = serde_json::from_slice(bytes)
+            .map_err(|e| bad(format!("not a Notary metadata file: {e}")))?;
         let canonical = canonicalize(envelope.signed.get().as_bytes())
             .map_err(|e| bad(format!("signed: {e}")))?;
-        let typed: serde_json::Value = serde_json::from_str(envelope.signed.get())
-            .map_err(|e| bad(format!("signed: {e}")))?;
-        let found = typed.get("_type").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
+        let typed: serde_json::Value =
+            serde_json::from_str(envelope.signed.get()).map_err(|e| bad(format!("signed: {e}")))?;
+        let found = typed
+            .get("_type")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_owned();
         if found != expected_type {
-            return Err(bad(format!("_type is {found:?}, expected {expected_type:?}")));
+            return Err(bad(format!(
+                "_type is {found:?}, expected {expected_type:?}"
+            )));
         }
         let mut de = serde_json::Deserializer::from_str(envelope.signed.get());
         let signed: T = serde_path_to_error::deserialize(&mut de)

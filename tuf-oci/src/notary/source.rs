@@ -44,7 +44,8 @@ fn delegations(snapshot: &[u8]) -> Result<Vec<(String, Option<String>)>, NotaryE
 pub fn read_mirror(dir: &Path, gun: &str) -> Result<NotaryRepository, NotaryError> {
     let base = dir.join("v2").join(gun).join("_trust/tuf");
     let read = |name: &str| {
-        std::fs::read(base.join(name)).map_err(|e| fetch_error(format!("{}: {e}", base.join(name).display())))
+        std::fs::read(base.join(name))
+            .map_err(|e| fetch_error(format!("{}: {e}", base.join(name).display())))
     };
     let mut repository = NotaryRepository {
         gun: gun.to_owned(),
@@ -56,9 +57,13 @@ pub fn read_mirror(dir: &Path, gun: &str) -> Result<NotaryRepository, NotaryErro
     }
     repository.timestamp = read("timestamp.json")?;
     repository.snapshot = read("snapshot.json")?;
-    repository.targets.insert("targets".into(), read("targets.json")?);
+    repository
+        .targets
+        .insert("targets".into(), read("targets.json")?);
     for (role, _) in delegations(&repository.snapshot)? {
-        repository.targets.insert(role.clone(), read(&format!("{role}.json"))?);
+        repository
+            .targets
+            .insert(role.clone(), read(&format!("{role}.json"))?);
     }
     Ok(repository)
 }
@@ -69,10 +74,13 @@ pub fn read_mirror(dir: &Path, gun: &str) -> Result<NotaryRepository, NotaryErro
 pub fn read_trust_dir(dir: &Path, gun: &str) -> Result<NotaryRepository, NotaryError> {
     let base = dir.join("tuf").join(gun).join("metadata");
     let read = |name: &str| {
-        std::fs::read(base.join(name)).map_err(|e| fetch_error(format!("{}: {e}", base.join(name).display())))
+        std::fs::read(base.join(name))
+            .map_err(|e| fetch_error(format!("{}: {e}", base.join(name).display())))
     };
     let root = read("root.json")?;
-    let version = NotaryFile::<NotaryRoot>::parse("root", "Root", &root)?.signed.version;
+    let version = NotaryFile::<NotaryRoot>::parse("root", "Root", &root)?
+        .signed
+        .version;
     let mut repository = NotaryRepository {
         gun: gun.to_owned(),
         roots: [(version, root)].into(),
@@ -80,9 +88,13 @@ pub fn read_trust_dir(dir: &Path, gun: &str) -> Result<NotaryRepository, NotaryE
         snapshot: read("snapshot.json")?,
         ..NotaryRepository::default()
     };
-    repository.targets.insert("targets".into(), read("targets.json")?);
+    repository
+        .targets
+        .insert("targets".into(), read("targets.json")?);
     for (role, _) in delegations(&repository.snapshot)? {
-        repository.targets.insert(role.clone(), read(&format!("{role}.json"))?);
+        repository
+            .targets
+            .insert(role.clone(), read(&format!("{role}.json"))?);
     }
     Ok(repository)
 }
@@ -99,11 +111,16 @@ pub struct ServerOptions {
 /// Fetch a GUN from a live notary-server at `url` (`http(s)://host:port`):
 /// every root version, the timestamp, and the snapshot, targets and
 /// delegations the timestamp names, by checksum (one consistent state).
-pub async fn fetch(url: &str, gun: &str, options: &ServerOptions) -> Result<NotaryRepository, NotaryError> {
+pub async fn fetch(
+    url: &str,
+    gun: &str,
+    options: &ServerOptions,
+) -> Result<NotaryRepository, NotaryError> {
     let mut builder = client_builder(HttpTimeouts::default());
     if let Some(ca) = &options.ca_file {
         let pem = std::fs::read(ca).map_err(|e| fetch_error(format!("{}: {e}", ca.display())))?;
-        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| fetch_error(format!("{}: {e}", ca.display())))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| fetch_error(format!("{}: {e}", ca.display())))?;
         builder = builder.add_root_certificate(cert);
     }
     let client = builder.build().map_err(|e| fetch_error(describe(&e)))?;
@@ -116,14 +133,21 @@ pub async fn fetch(url: &str, gun: &str, options: &ServerOptions) -> Result<Nota
             if let Some(token) = token {
                 request = request.bearer_auth(token);
             }
-            let response = request.send().await.map_err(|e| fetch_error(format!("{url}: {}", describe(&e))))?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| fetch_error(format!("{url}: {}", describe(&e))))?;
             let status = response.status();
             if !status.is_success() {
                 let body = read_body(response, 4096).await.unwrap_or_default();
                 return Err(fetch_error(format!(
                     "{url}: {status}: {}{}",
                     String::from_utf8_lossy(&body).trim(),
-                    if status.as_u16() == 401 { " (the server wants a token: give one)" } else { "" }
+                    if status.as_u16() == 401 {
+                        " (the server wants a token: give one)"
+                    } else {
+                        ""
+                    }
                 )));
             }
             read_body(response, MAX_FILE).await.map_err(|e| {
@@ -141,10 +165,13 @@ pub async fn fetch(url: &str, gun: &str, options: &ServerOptions) -> Result<Nota
     };
     let current = NotaryFile::<NotaryRoot>::parse("root", "Root", &get("root.json".into()).await?)?;
     for v in 1..=current.signed.version {
-        repository.roots.insert(v, get(format!("{v}.root.json")).await?);
+        repository
+            .roots
+            .insert(v, get(format!("{v}.root.json")).await?);
     }
     repository.timestamp = get("timestamp.json".into()).await?;
-    let timestamp = NotaryFile::<NotaryMetaRole>::parse("timestamp", "Timestamp", &repository.timestamp)?;
+    let timestamp =
+        NotaryFile::<NotaryMetaRole>::parse("timestamp", "Timestamp", &repository.timestamp)?;
     let by_checksum = |role: &str, meta: Option<&super::model::NotaryMeta>| {
         let hex = meta
             .and_then(|m| m.hashes.get("sha256"))
@@ -155,14 +182,23 @@ pub async fn fetch(url: &str, gun: &str, options: &ServerOptions) -> Result<Nota
             None => format!("{role}.json"),
         }
     };
-    repository.snapshot = get(by_checksum("snapshot", timestamp.signed.meta.get("snapshot"))).await?;
-    let snapshot = NotaryFile::<NotaryMetaRole>::parse("snapshot", "Snapshot", &repository.snapshot)?;
-    repository
-        .targets
-        .insert("targets".into(), get(by_checksum("targets", snapshot.signed.meta.get("targets"))).await?);
+    repository.snapshot = get(by_checksum(
+        "snapshot",
+        timestamp.signed.meta.get("snapshot"),
+    ))
+    .await?;
+    let snapshot =
+        NotaryFile::<NotaryMetaRole>::parse("snapshot", "Snapshot", &repository.snapshot)?;
+    repository.targets.insert(
+        "targets".into(),
+        get(by_checksum("targets", snapshot.signed.meta.get("targets"))).await?,
+    );
     let mut roles: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for (role, _) in delegations(&repository.snapshot)? {
-        roles.insert(role.clone(), get(by_checksum(&role, snapshot.signed.meta.get(&role))).await?);
+        roles.insert(
+            role.clone(),
+            get(by_checksum(&role, snapshot.signed.meta.get(&role))).await?,
+        );
     }
     repository.targets.extend(roles);
     Ok(repository)

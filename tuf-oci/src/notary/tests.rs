@@ -21,17 +21,42 @@ fn the_captured_server_data_verifies_with_docker_resolution() {
     let verified = verify(&app, at_capture()).unwrap();
     let names: Vec<&str> = verified.roles.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["targets", "targets/releases", "targets/alice"]);
-    let pulled = |tag: &str| verified.docker_resolution(tag).map(|(r, t)| (r.name.as_str(), t.sha256.clone().unwrap()));
+    let pulled = |tag: &str| {
+        verified
+            .docker_resolution(tag)
+            .map(|(r, t)| (r.name.as_str(), t.sha256.clone().unwrap()))
+    };
     // `latest` is in targets (v1.1) and in targets/releases (v2.0): Docker takes releases.
-    assert_eq!(pulled("latest"), Some(("targets/releases", "ff6eaa2473d5e7d390cabbbd0d826c6bc02f635e3237acfd1c482d030915e587".into())));
+    assert_eq!(
+        pulled("latest"),
+        Some((
+            "targets/releases",
+            "ff6eaa2473d5e7d390cabbbd0d826c6bc02f635e3237acfd1c482d030915e587".into()
+        ))
+    );
     assert_eq!(pulled("v1.1").unwrap().0, "targets");
-    assert_eq!(pulled("v2.0-rc1"), None, "only in targets/alice: not pullable by Docker");
+    assert_eq!(
+        pulled("v2.0-rc1"),
+        None,
+        "only in targets/alice: not pullable by Docker"
+    );
     assert!(verified.tags().contains("v2.0-rc1"));
-    assert!(!verified.tags().contains("v1.0"), "removed before the capture");
+    assert!(
+        !verified.tags().contains("v1.0"),
+        "removed before the capture"
+    );
 
     let base = read_mirror(&fixtures().join("server"), "example.com/org/base").unwrap();
     let verified = verify(&base, at_capture()).unwrap();
-    assert_eq!(verified.docker_resolution("1.0").unwrap().1.sha256.as_deref(), Some("751b08cc9dcb197d9d9993034ce492034372f6f55b59c215d44dc432758cef66"));
+    assert_eq!(
+        verified
+            .docker_resolution("1.0")
+            .unwrap()
+            .1
+            .sha256
+            .as_deref(),
+        Some("751b08cc9dcb197d9d9993034ce492034372f6f55b59c215d44dc432758cef66")
+    );
 
     // The client's trust directory holds the same data (current root only).
     let trust = read_trust_dir(&fixtures().join("trust"), "example.com/org/app").unwrap();
@@ -46,14 +71,22 @@ fn tampering_a_wrong_gun_and_expiry_are_caught() {
     let at = releases.windows(4).position(|w| w == b"v1.2").unwrap();
     releases[at + 3] = b'3';
     let err = verify(&tampered, at_capture()).unwrap_err().to_string();
-    assert!(err.contains("example.com/org/app: targets/releases: sha256 differs"), "{err}");
+    assert!(
+        err.contains("example.com/org/app: targets/releases: sha256 differs"),
+        "{err}"
+    );
 
     let mut other = app.clone();
     other.gun = "example.com/org/evil".into();
     let err = verify(&other, at_capture()).unwrap_err().to_string();
-    assert!(err.contains("names \"example.com/org/app\", not the GUN \"example.com/org/evil\""), "{err}");
+    assert!(
+        err.contains("names \"example.com/org/app\", not the GUN \"example.com/org/evil\""),
+        "{err}"
+    );
 
-    let err = verify(&app, "2027-01-01T00:00:00Z".parse().unwrap()).unwrap_err().to_string();
+    let err = verify(&app, "2027-01-01T00:00:00Z".parse().unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("timestamp: expired at"), "{err}");
 
     // A root version signed only by its own new key, not the previous root's.

@@ -122,14 +122,23 @@ fn check_threshold<T>(
             format!(
                 "{} of {threshold} signatures from {whose} are valid{}",
                 valid.len(),
-                if rejected.is_empty() { String::new() } else { format!(" ({})", rejected.join("; ")) }
+                if rejected.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", rejected.join("; "))
+                }
             ),
         ));
     }
     Ok(())
 }
 
-fn check_expiry(gun: &str, role: &str, expires: &str, now: DateTime<Utc>) -> Result<(), NotaryError> {
+fn check_expiry(
+    gun: &str,
+    role: &str,
+    expires: &str,
+    now: DateTime<Utc>,
+) -> Result<(), NotaryError> {
     let at = parse_expires(role, expires)?;
     if at <= now {
         return Err(untrusted(gun, role, format!("expired at {at}")));
@@ -140,7 +149,15 @@ fn check_expiry(gun: &str, role: &str, expires: &str, now: DateTime<Utc>) -> Res
 /// The bytes against a meta entry's length and hashes (base64).
 fn check_meta(gun: &str, role: &str, meta: &NotaryMeta, bytes: &[u8]) -> Result<(), NotaryError> {
     if meta.length != bytes.len() as u64 {
-        return Err(untrusted(gun, role, format!("length is {}, the listing says {}", bytes.len(), meta.length)));
+        return Err(untrusted(
+            gun,
+            role,
+            format!(
+                "length is {}, the listing says {}",
+                bytes.len(),
+                meta.length
+            ),
+        ));
     }
     let sha256 = meta
         .hashes
@@ -153,7 +170,9 @@ fn check_meta(gun: &str, role: &str, meta: &NotaryMeta, bytes: &[u8]) -> Result<
         return Err(untrusted(gun, role, "sha256 differs from the listing"));
     }
     if let Some(sha512) = meta.hashes.get("sha512") {
-        let listed = base64::engine::general_purpose::STANDARD.decode(sha512).unwrap_or_default();
+        let listed = base64::engine::general_purpose::STANDARD
+            .decode(sha512)
+            .unwrap_or_default();
         if listed != crate::crypto::hash::HashAlgorithm::Sha512.digest(bytes) {
             return Err(untrusted(gun, role, "sha512 differs from the listing"));
         }
@@ -162,7 +181,11 @@ fn check_meta(gun: &str, role: &str, meta: &NotaryMeta, bytes: &[u8]) -> Result<
 }
 
 /// Notary root keys are certificates naming the GUN (or `prefix*`).
-fn check_root_certificates(gun: &str, root: &NotaryFile<NotaryRoot>, now: Option<DateTime<Utc>>) -> Result<(), NotaryError> {
+fn check_root_certificates(
+    gun: &str,
+    root: &NotaryFile<NotaryRoot>,
+    now: Option<DateTime<Utc>>,
+) -> Result<(), NotaryError> {
     let Some(role) = root.signed.roles.get("root") else {
         return Err(untrusted(gun, "root", "no root role"));
     };
@@ -170,12 +193,20 @@ fn check_root_certificates(gun: &str, root: &NotaryFile<NotaryRoot>, now: Option
         let Some(key) = root.signed.keys.get(id) else {
             continue;
         };
-        let decoded: DecodedKey = decode(key).map_err(|e| untrusted(gun, "root", format!("key {id}: {e}")))?;
+        let decoded: DecodedKey =
+            decode(key).map_err(|e| untrusted(gun, "root", format!("key {id}: {e}")))?;
         let Some(cert) = decoded.certificate else {
-            return Err(untrusted(gun, "root", format!("root key {id} is not a certificate")));
+            return Err(untrusted(
+                gun,
+                "root",
+                format!("root key {id} is not a certificate"),
+            ));
         };
         let cn = &cert.common_name;
-        let matches = cn == gun || cn.strip_suffix('*').is_some_and(|prefix| gun.starts_with(prefix));
+        let matches = cn == gun
+            || cn
+                .strip_suffix('*')
+                .is_some_and(|prefix| gun.starts_with(prefix));
         if !matches {
             return Err(untrusted(
                 gun,
@@ -189,7 +220,10 @@ fn check_root_certificates(gun: &str, root: &NotaryFile<NotaryRoot>, now: Option
             return Err(untrusted(
                 gun,
                 "root",
-                format!("root certificate {id} is valid from {} to {}, not at {now}", cert.not_before, cert.not_after),
+                format!(
+                    "root certificate {id} is valid from {} to {}, not at {now}",
+                    cert.not_before, cert.not_after
+                ),
             ));
         }
     }
@@ -203,19 +237,42 @@ fn within(paths: &[String], name: &str) -> bool {
 
 /// Verify `repository` at `now`, trusting its oldest root on first use
 /// (signed by its own root keys, certificates naming the GUN).
-pub fn verify(repository: &NotaryRepository, now: DateTime<Utc>) -> Result<VerifiedNotary, NotaryError> {
+pub fn verify(
+    repository: &NotaryRepository,
+    now: DateTime<Utc>,
+) -> Result<VerifiedNotary, NotaryError> {
     let gun = repository.gun.as_str();
     let mut versions = repository.roots.iter();
-    let (first_version, first) = versions.next().ok_or_else(|| untrusted(gun, "root", "no root"))?;
+    let (first_version, first) = versions
+        .next()
+        .ok_or_else(|| untrusted(gun, "root", "no root"))?;
     let mut root = NotaryFile::<NotaryRoot>::parse("root", "Root", first)?;
     if root.signed.version != *first_version {
-        return Err(untrusted(gun, "root", format!("{first_version}.root.json has version {}", root.signed.version)));
+        return Err(untrusted(
+            gun,
+            "root",
+            format!(
+                "{first_version}.root.json has version {}",
+                root.signed.version
+            ),
+        ));
     }
     let keys_of = |root: &NotaryFile<NotaryRoot>, role: &str| {
-        root.signed.roles.get(role).map(|r| (r.keyids.clone(), r.threshold)).unwrap_or_default()
+        root.signed
+            .roles
+            .get(role)
+            .map(|r| (r.keyids.clone(), r.threshold))
+            .unwrap_or_default()
     };
     let (ids, threshold) = keys_of(&root, "root");
-    check_threshold(gun, &root, &root.signed.keys.clone(), &ids, threshold, "its own root keys")?;
+    check_threshold(
+        gun,
+        &root,
+        &root.signed.keys.clone(),
+        &ids,
+        threshold,
+        "its own root keys",
+    )?;
     check_root_certificates(gun, &root, None)?;
     let mut chain = vec![first.clone()];
     for (version, bytes) in versions {
@@ -224,13 +281,30 @@ pub fn verify(repository: &NotaryRepository, now: DateTime<Utc>) -> Result<Verif
             return Err(untrusted(
                 gun,
                 "root",
-                format!("root version {} follows {}", next.signed.version, root.signed.version),
+                format!(
+                    "root version {} follows {}",
+                    next.signed.version, root.signed.version
+                ),
             ));
         }
         let (old_ids, old_threshold) = keys_of(&root, "root");
-        check_threshold(gun, &next, &root.signed.keys, &old_ids, old_threshold, &format!("root v{}'s root keys", root.signed.version))?;
+        check_threshold(
+            gun,
+            &next,
+            &root.signed.keys,
+            &old_ids,
+            old_threshold,
+            &format!("root v{}'s root keys", root.signed.version),
+        )?;
         let (ids, threshold) = keys_of(&next, "root");
-        check_threshold(gun, &next, &next.signed.keys, &ids, threshold, "its own root keys")?;
+        check_threshold(
+            gun,
+            &next,
+            &next.signed.keys,
+            &ids,
+            threshold,
+            "its own root keys",
+        )?;
         check_root_certificates(gun, &next, None)?;
         chain.push(bytes.clone());
         root = next;
@@ -240,9 +314,17 @@ pub fn verify(repository: &NotaryRepository, now: DateTime<Utc>) -> Result<Verif
 
     let top = |role: &str, file: &NotaryFile<_>| -> Result<(), NotaryError> {
         let (ids, threshold) = keys_of(&root, role);
-        check_threshold(gun, file, &root.signed.keys, &ids, threshold, &format!("root v{}'s {role} keys", root.signed.version))
+        check_threshold(
+            gun,
+            file,
+            &root.signed.keys,
+            &ids,
+            threshold,
+            &format!("root v{}'s {role} keys", root.signed.version),
+        )
     };
-    let timestamp = NotaryFile::<NotaryMetaRole>::parse("timestamp", "Timestamp", &repository.timestamp)?;
+    let timestamp =
+        NotaryFile::<NotaryMetaRole>::parse("timestamp", "Timestamp", &repository.timestamp)?;
     top("timestamp", &timestamp)?;
     check_expiry(gun, "timestamp", &timestamp.signed.expires, now)?;
     let snapshot_meta = timestamp
@@ -251,11 +333,17 @@ pub fn verify(repository: &NotaryRepository, now: DateTime<Utc>) -> Result<Verif
         .get("snapshot")
         .ok_or_else(|| untrusted(gun, "timestamp", "lists no snapshot"))?;
     check_meta(gun, "snapshot", snapshot_meta, &repository.snapshot)?;
-    let snapshot = NotaryFile::<NotaryMetaRole>::parse("snapshot", "Snapshot", &repository.snapshot)?;
+    let snapshot =
+        NotaryFile::<NotaryMetaRole>::parse("snapshot", "Snapshot", &repository.snapshot)?;
     top("snapshot", &snapshot)?;
     check_expiry(gun, "snapshot", &snapshot.signed.expires, now)?;
     if let Some(listed) = snapshot.signed.meta.get("root") {
-        check_meta(gun, "root", listed, chain.last().expect("at least one root"))?;
+        check_meta(
+            gun,
+            "root",
+            listed,
+            chain.last().expect("at least one root"),
+        )?;
     }
 
     let mut roles = Vec::new();
@@ -282,25 +370,53 @@ pub fn verify(repository: &NotaryRepository, now: DateTime<Utc>) -> Result<Verif
             .ok_or_else(|| untrusted(gun, &name, "the snapshot does not list it"))?;
         check_meta(gun, &name, meta, &bytes)?;
         let file = NotaryFile::<NotaryTargets>::parse(&name, "Targets", &bytes)?;
-        check_threshold(gun, &file, &keys, &keyids, threshold, "its delegator's keys")?;
+        check_threshold(
+            gun,
+            &file,
+            &keys,
+            &keyids,
+            threshold,
+            "its delegator's keys",
+        )?;
         check_expiry(gun, &name, &file.signed.expires, now)?;
         let mut targets = BTreeMap::new();
         for (tag, target) in &file.signed.targets {
             if !within(&paths, tag) {
-                return Err(untrusted(gun, &name, format!("lists {tag:?}, outside its paths {paths:?}")));
+                return Err(untrusted(
+                    gun,
+                    &name,
+                    format!("lists {tag:?}, outside its paths {paths:?}"),
+                ));
             }
             let sha256 = target.hashes.get("sha256").and_then(|h| {
-                base64::engine::general_purpose::STANDARD.decode(h).ok().map(hex::encode)
+                base64::engine::general_purpose::STANDARD
+                    .decode(h)
+                    .ok()
+                    .map(hex::encode)
             });
-            targets.insert(tag.clone(), NotaryTargetInfo { length: target.length, sha256 });
+            targets.insert(
+                tag.clone(),
+                NotaryTargetInfo {
+                    length: target.length,
+                    sha256,
+                },
+            );
         }
         let mut children = Vec::new();
         for child in &file.signed.delegations.roles {
             if !child.name.starts_with(&format!("{name}/")) {
-                return Err(untrusted(gun, &child.name, format!("is delegated by {name} but not named under it")));
+                return Err(untrusted(
+                    gun,
+                    &child.name,
+                    format!("is delegated by {name} but not named under it"),
+                ));
             }
             if let Some(outside) = child.paths.iter().find(|p| !within(&paths, p)) {
-                return Err(untrusted(gun, &child.name, format!("path {outside:?} is outside {name}'s paths")));
+                return Err(untrusted(
+                    gun,
+                    &child.name,
+                    format!("path {outside:?} is outside {name}'s paths"),
+                ));
             }
             match repository.targets.get(&child.name) {
                 Some(bytes) => children.push((
@@ -312,7 +428,13 @@ pub fn verify(repository: &NotaryRepository, now: DateTime<Utc>) -> Result<Verif
                     child.paths.clone(),
                 )),
                 None if !snapshot.signed.meta.contains_key(&child.name) => {} // never published
-                None => return Err(untrusted(gun, &child.name, "listed in the snapshot but not fetched")),
+                None => {
+                    return Err(untrusted(
+                        gun,
+                        &child.name,
+                        "listed in the snapshot but not fetched",
+                    ));
+                }
             }
         }
         roles.push(VerifiedRole {
@@ -355,6 +477,9 @@ impl VerifiedNotary {
 
     /// Every tag any role lists.
     pub fn tags(&self) -> BTreeSet<String> {
-        self.roles.iter().flat_map(|r| r.targets.keys().cloned()).collect()
+        self.roles
+            .iter()
+            .flat_map(|r| r.targets.keys().cloned())
+            .collect()
     }
 }

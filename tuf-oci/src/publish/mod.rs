@@ -291,6 +291,19 @@ pub async fn init<S: Store>(
     expiries: Expiries,
     options: &PublishOptions,
 ) -> Result<Published, PublishError> {
+    init_with(store, keys, expiries, &[], &Keyring::new(), options).await
+}
+
+/// Create a repository that already holds `changes` (signed with `keyring`),
+/// in one commit: a migration lands whole or not at all.
+pub async fn init_with<S: Store>(
+    store: &S,
+    keys: TopLevelKeys,
+    expiries: Expiries,
+    changes: &[Change],
+    keyring: &Keyring,
+    options: &PublishOptions,
+) -> Result<Published, PublishError> {
     let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
     let result = async {
         if RepoState::load(store, &options.tag).await?.is_some() {
@@ -304,15 +317,23 @@ pub async fn init<S: Store>(
             .expiries(expiries)
             .build()
             .await?;
-        let files = repo.metadata_files().into_iter().collect();
+        let files: BTreeMap<String, Vec<u8>> = repo.metadata_files().into_iter().collect();
         let first_root = repo.root_history[0].to_bytes();
+        let first = RepoState::from_files(&store.location(), files.clone())?;
+        let new = match changes {
+            [] => NewState {
+                files,
+                roles: BTreeMap::new(),
+            },
+            _ => apply(&first, changes, keyring, options.validity, Utc::now()).await?,
+        };
         match commit_files(
             store,
             &options.tag,
             &lease,
             None,
-            &files,
-            &|_| None,
+            &new.files,
+            &parsed_roles(&first, &new.roles),
             Some(&first_root),
         )
         .await?

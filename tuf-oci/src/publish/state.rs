@@ -74,6 +74,21 @@ impl RepoState {
         Self::parse(state)
     }
 
+    /// A state that exists only in memory (`files` by name), not committed.
+    pub fn from_files(
+        location: &str,
+        files: BTreeMap<String, Vec<u8>>,
+    ) -> Result<Self, PublishError> {
+        let state = StateFiles {
+            location: format!("{location} (not committed)"),
+            commit: crate::store::sha256_digest(b""),
+            files,
+            missing: Vec::new(),
+            objects: HashSet::new(),
+        };
+        Self::parse(state)?.ok_or_else(|| PublishError::State("an empty state".into()))
+    }
+
     /// Parse every file of a state.
     fn parse(state: StateFiles) -> Result<Option<Self>, PublishError> {
         let files = state.files;
