@@ -132,3 +132,10 @@ pub fn layout_state(dir: &Path) -> tuf_oci::publish::RepoState {
     .unwrap()
     .expect("a repository")
 }
+
+/// The key directory `tuf-oci` (run in `dir`, as [`in_dir`] sets it up)
+/// uses for `repository` (`REGISTRY/NAME:TAG`).
+pub fn key_dir_of(dir: &Path, repository: &str) -> PathBuf {
+    dir.join("home/keys")
+        .join(tuf_oci::client::encode_role(repository))
+}

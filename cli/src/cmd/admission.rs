@@ -8,10 +8,6 @@ use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tuf_oci::enforce::{self, Enforcer, EnforcerOptions};
 use tuf_oci::policy::Policy;
 
@@ -82,7 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ..EnforcerOptions::default()
     };
     let enforcer = Arc::new(Enforcer::new(policy, cache, options));
-    let tls = tls_config(&args)?;
+    let tls = super::tls::server_config(&args.tls_cert, &args.tls_key)?;
     let app = axum::Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
@@ -94,49 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     eprintln!("admission webhook on https://{}", listener.local_addr()?);
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            _ = term.recv() => return Ok(()),
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        };
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(tls) => tls,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let service = TowerToHyperService::new(app);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "connection ended");
-            }
-        });
-    }
-}
-
-fn tls_config(args: &ServeArgs) -> anyhow::Result<rustls::ServerConfig> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&args.tls_cert)
-        .with_context(|| format!("cannot read {}", args.tls_cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("{}: not PEM certificates", args.tls_cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(&args.tls_key)
-        .with_context(|| format!("{}: no PEM private key", args.tls_key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("the TLS certificate and key do not go together")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    super::tls::serve(listener, Some(tls), app).await
 }
 
 type Reply = (StatusCode, [(&'static str, &'static str); 1], String);

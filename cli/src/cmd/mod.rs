@@ -8,9 +8,11 @@ mod expire;
 mod inspect;
 mod key;
 mod notary;
+mod notary_api;
 mod prune;
 mod publish;
 mod timestamp;
+mod tls;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -153,6 +155,9 @@ enum Command {
         #[command(flatten)]
         repo: publish::RepoArgs,
     },
+    /// Serve the Notary v1 HTTP API (read only) from faithful migrations, for
+    /// Docker Content Trust clients and notary scripts not yet switched.
+    NotaryApi(notary_api::Args),
     /// What the repository holds, and which keys are at hand.
     ///
     /// Example: tuf-oci status --repository oci:./store
@@ -176,6 +181,7 @@ impl Cli {
             Command::Status(args) => inspect::status(args).await,
             Command::Admission(args) => admission::run(args).await,
             Command::Notary { args, repo } => notary::run(repo, args).await,
+            Command::NotaryApi(args) => notary_api::run(args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
             Command::Doctor(args) => return Ok(inspect::doctor(args).await),
             Command::Expire { command, repo } => expire::expire(repo, command).await,

@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use tuf_oci::notary::{self, ServerOptions, VerifiedNotary};
 use tuf_oci::store::RepositoryRef;
 
-use super::publish::{RepoArgs, create_repository, ensure_keys, open_store};
+use tuf_oci::crypto::{PrivateKey, Scheme, read_notary_key};
+use tuf_oci::store::AnyStore;
+
+use super::publish::{RepoArgs, create_repository, ensure_keys, open_store, options};
 
 /// `notary`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -65,6 +68,24 @@ struct MigrateArgs {
     /// Verify and report; write nothing.
     #[arg(long)]
     check_only: bool,
+    /// `re-signed`: standard TUF with new keys. `faithful`: the
+    /// Notary-signed metadata as it is, timestamp and snapshot moved to
+    /// tuf-oci's keys by a new root version signed with the Notary root key
+    /// (give --notary-root-key), so Notary clients keep verifying.
+    #[arg(long, value_enum, default_value_t = Mode::ReSigned)]
+    mode: Mode,
+    /// The Notary root key file (`private/<id>.key`), decrypted with
+    /// $NOTARY_ROOT_PASSPHRASE as the notary client does.
+    #[arg(long)]
+    notary_root_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    /// Standard TUF 1.0, new keys.
+    ReSigned,
+    /// Notary's own signed metadata kept.
+    Faithful,
 }
 
 /// The GUN's path without its registry host.
@@ -132,7 +153,11 @@ pub async fn run(repo: RepoArgs, args: Args) -> anyhow::Result<()> {
     }
     let now = args.at.unwrap_or_else(Utc::now);
     // Everything is read and verified before anything is written.
+    if args.mode == Mode::Faithful && args.notary_root_key.is_none() {
+        bail!("the faithful mode needs the Notary root key: give --notary-root-key");
+    }
     let mut verified = Vec::new();
+    let mut sources = BTreeMap::new();
     for (i, gun) in args.guns.iter().enumerate() {
         eprintln!(
             "[{}/{}] reading and verifying {gun}",
@@ -145,6 +170,7 @@ pub async fn run(repo: RepoArgs, args: Args) -> anyhow::Result<()> {
         let checked = notary::verify(&data, now)
             .with_context(|| format!("{gun} does not verify; nothing was migrated"))?;
         verified.push(checked);
+        sources.insert(gun.clone(), data);
     }
     for checked in &verified {
         let gun = checked.gun.as_str();
@@ -179,13 +205,19 @@ pub async fn run(repo: RepoArgs, args: Args) -> anyhow::Result<()> {
             continue;
         }
         let store = open_store(&destination)?;
-        if tuf_oci::publish::RepoState::load(&store, destination.tag())
+        if tuf_oci::oci::StateFiles::read_all(&store, destination.tag())
             .await?
             .is_some()
         {
             bail!("{destination} already holds a TUF repository: migrate into a new one");
         }
-        let (keys, generated) = ensure_keys(&repo, &destination, &role_names).await?;
+        if args.mode == Mode::Faithful {
+            let source = &sources[gun];
+            faithful(&repo, &args, checked, source, &destination, &store, now).await?;
+            continue;
+        }
+        let (keys, generated) =
+            ensure_keys(&repo, &destination, &role_names, Scheme::Ed25519).await?;
         for file in generated {
             println!("  new delegation key: {}", file.display());
         }
@@ -200,6 +232,87 @@ pub async fn run(repo: RepoArgs, args: Args) -> anyhow::Result<()> {
         let plan = notary::plan(checked, &path, &delegation_keys).map_err(anyhow::Error::msg)?;
         report(gun, checked, &plan);
         create_repository(&repo, &destination, &store, &plan.changes, &role_names).await?;
+    }
+    Ok(())
+}
+
+/// The faithful migration of one verified GUN.
+async fn faithful(
+    repo: &RepoArgs,
+    args: &MigrateArgs,
+    checked: &VerifiedNotary,
+    source: &notary::NotaryRepository,
+    destination: &RepositoryRef,
+    store: &AnyStore,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let file = args.notary_root_key.as_ref().expect("checked before");
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let passphrase = std::env::var("NOTARY_ROOT_PASSPHRASE").unwrap_or_default();
+    let root_key: PrivateKey = read_notary_key(&text, &passphrase)
+        .with_context(|| {
+            format!(
+                "{}: cannot decrypt it with $NOTARY_ROOT_PASSPHRASE",
+                file.display()
+            )
+        })?
+        .key;
+    let (_, generated) = ensure_keys(
+        repo,
+        destination,
+        &["timestamp", "snapshot"],
+        Scheme::EcdsaP256Sha256,
+    )
+    .await?;
+    let online = |role: &str| -> anyhow::Result<PrivateKey> {
+        let path = tuf_oci::publish::Keyring::key_file(&repo.key_dir(destination), role);
+        let key = repo.private_key(&path)?;
+        if key.public_key().scheme() != Scheme::EcdsaP256Sha256 {
+            bail!(
+                "{}: Notary clients need an ECDSA P-256 {role} key in the key directory",
+                path.display()
+            );
+        }
+        Ok(key)
+    };
+    let (timestamp, snapshot) = (online("timestamp")?, online("snapshot")?);
+    let moved = notary::faithful(
+        source,
+        checked,
+        &root_key,
+        &notary::OnlineKeys {
+            timestamp: &timestamp,
+            snapshot: &snapshot,
+        },
+        now,
+    )?;
+    let commit = tuf_oci::publish::commit_verified_files(
+        store,
+        &options(repo, destination),
+        None,
+        &moved.to_files(),
+    )
+    .await?;
+    println!(
+        "{}: migrated faithfully to {destination} ({commit}): root v{} (timestamp and snapshot moved to tuf-oci's keys), {} roles as Notary signed them",
+        checked.gun,
+        moved.roots.keys().last().copied().unwrap_or(0),
+        checked.roles.len()
+    );
+    for file in generated {
+        println!("  new key: {}", file.display());
+    }
+    for tag in checked.tags() {
+        match checked.docker_resolution(&tag) {
+            Some((role, info)) => println!(
+                "  {}:{tag} → sha256:{} (from {}); Docker pulls this",
+                gun_path(&checked.gun),
+                info.sha256.as_deref().unwrap_or_default(),
+                role.name
+            ),
+            None => println!("  {}:{tag}: not pulled by Docker", gun_path(&checked.gun)),
+        }
     }
     Ok(())
 }

@@ -95,6 +95,21 @@ impl RepoArgs {
         Ok(signer::open(&KeyRef::parse(reference)?, &self.signer_options()).await?)
     }
 
+    /// The private key in the key file `path` (decrypted with the
+    /// passphrase options when it is encrypted).
+    pub(super) fn private_key(&self, path: &std::path::Path) -> anyhow::Result<PrivateKey> {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let secret = self
+            .passphrase
+            .source()
+            .resolve(&path.display().to_string())
+            .ok();
+        let (key, _) = PrivateKey::from_pem(&pem, secret.as_deref())
+            .with_context(|| format!("{}: cannot read the key", path.display()))?;
+        Ok(key)
+    }
+
     /// Whether `--key ROLE=...` names `role`.
     pub(super) fn has_key_ref(&self, role: &str) -> bool {
         self.key_refs.iter().any(|(r, _)| r == role)
@@ -162,13 +177,14 @@ pub(super) async fn ensure_keys(
     args: &RepoArgs,
     reference: &RepositoryRef,
     roles: &[&str],
+    scheme: Scheme,
 ) -> anyhow::Result<(Keyring, Vec<PathBuf>)> {
     let dir = args.key_dir(reference);
     let mut keys = args.keyring(reference).await?;
     let mut generated = Vec::new();
     for role in roles {
         if keys.signers(role).is_empty() {
-            let key = PrivateKey::generate(Scheme::Ed25519)?;
+            let key = PrivateKey::generate(scheme)?;
             let file = Keyring::key_file(&dir, role);
             let secret = match args
                 .passphrase
@@ -204,7 +220,7 @@ pub(super) async fn create_repository(
     let dir = args.key_dir(reference);
     let mut roles = vec!["root", "targets", "snapshot", "timestamp"];
     roles.extend_from_slice(extra_roles);
-    let (keys, generated) = ensure_keys(args, reference, &roles).await?;
+    let (keys, generated) = ensure_keys(args, reference, &roles, Scheme::Ed25519).await?;
     let published = publish::init_with(
         store,
         publish::top_level_keys(&keys)?,

@@ -2,18 +2,26 @@
 //! directory, verifying Notary's TUF dialect, and migrating the trust data
 //! into a registry-native TUF repository.
 
+mod api;
+mod faithful;
 mod keys;
 mod migrate;
 mod model;
+mod sign;
 mod source;
 mod verify;
 
+pub use api::{ApiAnswer, answer, error_body};
+pub use faithful::{OnlineKeys, faithful, resign_timestamp};
 pub use keys::{CertificateInfo, DecodedKey, decode, key_id};
 pub use migrate::{MigratedTag, MigrationPlan, plan, tuf_role_name};
 pub use model::{
     NotaryDelegatedRole, NotaryDelegations, NotaryFile, NotaryKey, NotaryKeyVal, NotaryMeta,
     NotaryMetaRole, NotaryRoleKeys, NotaryRoot, NotarySignature, NotaryTarget, NotaryTargets,
     parse_expires,
+};
+pub use sign::{
+    meta_entry, next_root, notary_public_key, sign_file, snapshot_and_timestamp, timestamp_for,
 };
 pub use source::{ServerOptions, fetch, read_mirror, read_trust_dir};
 pub use verify::{NotaryRepository, NotaryTargetInfo, VerifiedNotary, VerifiedRole, verify};

@@ -96,3 +96,60 @@ fn tampering_a_wrong_gun_and_expiry_are_caught() {
     let err = verify(&broken, at_capture()).unwrap_err().to_string();
     assert!(err.contains("root"), "{err}");
 }
+
+/// The Notary root key of the fixtures, decrypted.
+fn root_key() -> crate::crypto::PrivateKey {
+    let dir = fixtures().join("trust/private");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        if text.contains("role: root") {
+            return crate::crypto::read_notary_key(&text, "root-passphrase-123")
+                .unwrap()
+                .key;
+        }
+    }
+    panic!("no root key in the fixtures");
+}
+
+#[test]
+fn faithful_migration_keeps_the_notary_signatures_and_moves_the_online_keys() {
+    let app = read_mirror(&fixtures().join("server"), "example.com/org/app").unwrap();
+    let verified = verify(&app, at_capture()).unwrap();
+    let ecdsa =
+        || crate::crypto::PrivateKey::generate(crate::crypto::Scheme::EcdsaP256Sha256).unwrap();
+    let (timestamp, snapshot) = (ecdsa(), ecdsa());
+    let keys = OnlineKeys {
+        timestamp: &timestamp,
+        snapshot: &snapshot,
+    };
+    let moved = faithful(&app, &verified, &root_key(), &keys, at_capture()).unwrap();
+    assert_eq!(moved.roots.len(), 5);
+    assert_eq!(
+        moved.targets, app.targets,
+        "the user-signed roles are unchanged"
+    );
+    // Round trip through a commit's file names, and a later re-sign.
+    let files = moved.to_files();
+    assert!(
+        files.contains_key("5.root.json") && files.contains_key("1.targets/releases.json"),
+        "{:?}",
+        files.keys()
+    );
+    let back = NotaryRepository::from_files("example.com/org/app", &files);
+    let later = at_capture() + chrono::Duration::days(20);
+    assert!(
+        verify(&back, later).is_err(),
+        "the timestamp of day 1 has expired on day 21"
+    );
+    let renewed = resign_timestamp(&back, &keys, later).unwrap();
+    let checked = verify(&renewed, later).unwrap();
+    assert_eq!(
+        checked.docker_resolution("latest").unwrap().0.name,
+        "targets/releases"
+    );
+    // A key that is not the root key cannot move them.
+    let err = faithful(&app, &verified, &ecdsa(), &keys, at_capture())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a key of the root role"), "{err}");
+}

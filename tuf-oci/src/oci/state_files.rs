@@ -115,6 +115,66 @@ impl StateFiles {
         Ok(Some(state))
     }
 
+    /// Read every file of the commit `tag` names, whatever its dialect: the
+    /// top-level manifest's layers and every delegation manifest's, by
+    /// their file names. `None` when there is no such tag.
+    pub async fn read_all<S: Store>(store: &S, tag: &str) -> Result<Option<Self>, OciError> {
+        let location = format!("{}:{tag}", store.location());
+        let index = match store
+            .get_manifest(&Reference::Tag(tag.to_owned()), MAX_MANIFEST_LEN)
+            .await
+        {
+            Ok(m) => m,
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let index = CommitIndex::parse(&location, index.digest, index.bytes)?;
+        let mut state = Self {
+            location: location.clone(),
+            commit: index.digest.clone(),
+            files: BTreeMap::new(),
+            missing: Vec::new(),
+            objects: HashSet::new(),
+        };
+        for manifest in std::iter::once(&index.top_level).chain(&index.delegation_manifests) {
+            let bytes = store
+                .get_manifest(
+                    &Reference::Digest(manifest.digest().clone()),
+                    MAX_MANIFEST_LEN,
+                )
+                .await?
+                .bytes;
+            let parsed: oci_spec::image::ImageManifest =
+                serde_json::from_slice(&bytes).map_err(|e| OciError::Format {
+                    location: location.clone(),
+                    reason: format!("manifest {}: {e}", manifest.digest()),
+                })?;
+            for layer in parsed.layers() {
+                let Some(name) = layer
+                    .annotations()
+                    .as_ref()
+                    .and_then(|a| a.get(super::ANNOTATION_FILENAME))
+                else {
+                    continue;
+                };
+                match store
+                    .get_blob(layer.digest(), MAX_METADATA_LEN as u64)
+                    .await
+                {
+                    Ok(bytes) => {
+                        state.files.insert(name.clone(), bytes);
+                    }
+                    Err(StoreError::NotFound(_)) => state.missing.push((
+                        name.clone(),
+                        format!("blob {} is not in the store", layer.digest()),
+                    )),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(Some(state))
+    }
+
     /// Read a file the commit's top-level manifest names; record it as
     /// missing when it cannot be read.
     async fn read_named<S: Store>(

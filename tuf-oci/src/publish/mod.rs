@@ -269,11 +269,25 @@ async fn commit_files<S: Store>(
     trusted_root: Option<&[u8]>,
 ) -> Result<Option<Digest>, PublishError> {
     verify_state(files, parsed, trusted_root, Utc::now())?;
-    let objects = build_commit_on(files, base.map(|b| &b.commit))?;
     let present = base.map(|b| b.objects.clone()).unwrap_or_default();
-    let digest = push_objects(store, &objects, &present).await?;
+    push_files(store, tag, lease, base.map(|b| &b.commit), &present, files).await
+}
+
+/// Push `files` (verified by the caller) as the commit after `base`,
+/// skipping `present` objects; check the lease and the base; move the tag;
+/// read it back. `Ok(None)` when another publisher got in between.
+async fn push_files<S: Store>(
+    store: &S,
+    tag: &str,
+    lease: &Lease,
+    base: Option<&Digest>,
+    present: &std::collections::HashSet<Digest>,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<Option<Digest>, PublishError> {
+    let objects = build_commit_on(files, base)?;
+    let digest = push_objects(store, &objects, present).await?;
     lease.check(store).await?;
-    if tag_digest(store, tag).await?.as_ref() != base.map(|b| &b.commit) {
+    if tag_digest(store, tag).await?.as_ref() != base {
         return Ok(None);
     }
     move_tag(store, &objects, tag).await?;
@@ -281,6 +295,35 @@ async fn commit_files<S: Store>(
         return Ok(None);
     }
     Ok(Some(digest))
+}
+
+/// Commit `files`, which the caller has verified in their own dialect (a
+/// faithful Notary migration), on top of the commit `base` (none: a new
+/// repository), under the lease.
+pub async fn commit_verified_files<S: Store>(
+    store: &S,
+    options: &PublishOptions,
+    base: Option<&Digest>,
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Result<Digest, PublishError> {
+    let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
+    let result = push_files(
+        store,
+        &options.tag,
+        &lease,
+        base,
+        &Default::default(),
+        files,
+    )
+    .await;
+    lease.release(store).await;
+    result?.ok_or_else(|| {
+        PublishError::State(format!(
+            "{}:{} changed while committing; nothing was committed",
+            store.location(),
+            options.tag
+        ))
+    })
 }
 
 /// Create a repository: version 1 of every role, signed by `keys`, with the
