@@ -52,16 +52,20 @@ fn gun_repository(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| "expected GUN=REPOSITORY".into())
 }
 
-/// One GUN's repository and the files of the commit last read.
+/// A commit's files by name.
+type Files = Arc<BTreeMap<String, Vec<u8>>>;
+
+/// One GUN's repository and the files of the commit last read (with its
+/// digest).
 struct Source {
     reference: RepositoryRef,
     store: AnyStore,
-    cached: Mutex<Option<(String, Arc<BTreeMap<String, Vec<u8>>>)>>,
+    cached: Mutex<Option<(String, Files)>>,
 }
 
 impl Source {
     /// The files of the latest commit (read again only when the tag moved).
-    async fn files(&self) -> anyhow::Result<Arc<BTreeMap<String, Vec<u8>>>> {
+    async fn files(&self) -> anyhow::Result<Files> {
         let head = self
             .store
             .get_manifest(
