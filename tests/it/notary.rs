@@ -311,6 +311,7 @@ fn faithful_migration_served_to_the_real_notary_client() {
         .map(|e| e.unwrap().path())
         .filter(|p| std::fs::read_to_string(p).unwrap().contains("role: root"))
         .collect();
+    let tuf = |args: &[&str]| tuf_oci_in(dir.path()).args(args).output().unwrap();
     for gun in guns {
         let migrated = root_keys.iter().any(|key| {
             let out = tuf_oci_in(dir.path())
@@ -372,6 +373,27 @@ fn faithful_migration_served_to_the_real_notary_client() {
         assert_eq!(code, Some(0), "{query:?} against tuf-oci: {out}");
         assert_eq!(&out, expected, "{query:?}");
     }
+
+    // The timestamp service re-signs in the registry (Notary's dialect, its
+    // keys); the API serves the new commit and the real client follows.
+    let served_timestamp = || {
+        let out = Command::new("curl")
+            .args(["-sf", "--cacert"])
+            .arg(tools().join("certs/root-ca.crt"))
+            .arg(format!(
+                "{url}/v2/example.com/org/app/_trust/tuf/timestamp.json"
+            ))
+            .output()
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        value["signed"]["version"].as_u64().unwrap()
+    };
+    let before = served_timestamp();
+    let out = tuf(&["timestamp", "--repository", &format!("{addr}/org/app")]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(served_timestamp(), before + 1);
+    let (code, out) = notary_client(&url, &trust, &queries[0]);
+    assert_eq!((code, out.as_str()), (Some(0), expected[0].as_str()));
 
     // A tampered registry copy: the real client refuses it.
     let store = RegistryStore::new(&addr, "org/app", RegistryConfig::default()).unwrap();
@@ -437,18 +459,20 @@ fn faithful_migration_served_to_the_real_notary_client() {
             .unwrap()
             .0
     };
-    let (timestamp, snapshot) = (key("timestamp"), key("snapshot"));
+    let signer = |role: &str| tuf_oci::signer::KeySigner::new(key(role));
+    let (timestamp, snapshot) = (signer("timestamp"), signer("snapshot"));
     let good = tuf_oci::notary::NotaryRepository::from_files("example.com/org/app", &state.files);
     let keys = tuf_oci::notary::OnlineKeys {
         timestamp: &timestamp,
-        snapshot: &snapshot,
+        snapshot: Some(&snapshot),
     };
-    let stale = tuf_oci::notary::resign_timestamp(
-        &good,
-        &keys,
-        chrono::Utc::now() - chrono::Duration::days(20),
-    )
-    .unwrap();
+    let stale = rt
+        .block_on(tuf_oci::notary::resign_timestamp(
+            &good,
+            &keys,
+            chrono::Utc::now() - chrono::Duration::days(20),
+        ))
+        .unwrap();
     let head = rt
         .block_on(tuf_oci::oci::StateFiles::read_all(&store, "tuf-commit"))
         .unwrap()

@@ -10,6 +10,7 @@ use tuf_oci::notary::{self, ServerOptions, VerifiedNotary};
 use tuf_oci::store::RepositoryRef;
 
 use tuf_oci::crypto::{PrivateKey, Scheme, read_notary_key};
+use tuf_oci::signer::KeySigner;
 use tuf_oci::store::AnyStore;
 
 use super::publish::{RepoArgs, create_repository, ensure_keys, open_store, options};
@@ -277,16 +278,12 @@ async fn faithful(
         Ok(key)
     };
     let (timestamp, snapshot) = (online("timestamp")?, online("snapshot")?);
-    let moved = notary::faithful(
-        source,
-        checked,
-        &root_key,
-        &notary::OnlineKeys {
-            timestamp: &timestamp,
-            snapshot: &snapshot,
-        },
-        now,
-    )?;
+    let (timestamp, snapshot) = (KeySigner::new(timestamp), KeySigner::new(snapshot));
+    let keys = notary::OnlineKeys {
+        timestamp: &timestamp,
+        snapshot: Some(&snapshot),
+    };
+    let moved = notary::faithful(source, checked, &KeySigner::new(root_key), &keys, now).await?;
     let commit = tuf_oci::publish::commit_verified_files(
         store,
         &options(repo, destination),

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use axum::http::StatusCode;
-use tuf_oci::publish;
 use tuf_oci::service::{self, ServiceConfig, Statuses, Worker};
 use tuf_oci::signer::SignerOptions;
 
@@ -71,22 +70,24 @@ async fn once(repo: &RepoArgs, if_within: Option<&str>) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    let published = publish::resign_timestamp(&store, &keys, &options(repo, &reference)).await?;
-    let state = super::publish::load(&reference).await?;
-    println!(
-        "re-signed {reference} ({}): timestamp v{} until {}{}",
-        published.commit,
-        state.timestamp.signed.version,
-        state.timestamp.signed.expires,
-        if keys.signers("snapshot").is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", snapshot v{} until {}",
-                state.snapshot.signed.version, state.snapshot.signed.expires
-            )
-        }
-    );
+    let commit = service::resign(&store, &keys, &options(repo, &reference)).await?;
+    match super::publish::load(&reference).await {
+        Ok(state) => println!(
+            "re-signed {reference} ({commit}): timestamp v{} until {}{}",
+            state.timestamp.signed.version,
+            state.timestamp.signed.expires,
+            if keys.signers("snapshot").is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", snapshot v{} until {}",
+                    state.snapshot.signed.version, state.snapshot.signed.expires
+                )
+            }
+        ),
+        // A faithful Notary migration does not read as TUF.
+        Err(_) => println!("re-signed {reference} ({commit}) in Notary's dialect"),
+    }
     Ok(())
 }
 

@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use super::NotaryError;
 use super::model::{NotaryFile, NotaryMetaRole, NotaryRoot};
-use super::sign::{meta_entry, next_root, snapshot_and_timestamp};
+use super::sign::{meta_entry, next_root, snapshot_and_timestamp, timestamp_for};
 use super::verify::{NotaryRepository, VerifiedNotary};
-use crate::crypto::PrivateKey;
+use crate::signer::Signer;
 
 /// The commit's file name of a role's file: `VERSION.ROLE.json`.
 fn file_name(role: &str, version: u64) -> String {
@@ -87,25 +87,30 @@ impl NotaryRepository {
 /// tuf-oci's keys for a faithful repository.
 pub struct OnlineKeys<'a> {
     /// Signs timestamps (ECDSA P-256).
-    pub timestamp: &'a PrivateKey,
-    /// Signs snapshots (ECDSA P-256).
-    pub snapshot: &'a PrivateKey,
+    pub timestamp: &'a dyn Signer,
+    /// Signs snapshots (ECDSA P-256); without it, a re-sign keeps the
+    /// snapshot.
+    pub snapshot: Option<&'a dyn Signer>,
 }
 
 /// The faithful form of verified Notary data: its roots, targets and
 /// delegations unchanged, a new root version (signed by `root_key`) that
 /// hands timestamp and snapshot to `keys`, and a new snapshot and timestamp.
 /// The result is verified before it is returned.
-pub fn faithful(
+pub async fn faithful(
     repository: &NotaryRepository,
     verified: &VerifiedNotary,
-    root_key: &PrivateKey,
+    root_key: &dyn Signer,
     keys: &OnlineKeys<'_>,
     now: DateTime<Utc>,
 ) -> Result<NotaryRepository, NotaryError> {
+    let snapshot_key = keys.snapshot.ok_or_else(|| NotaryError::Invalid {
+        role: "snapshot".into(),
+        reason: "a faithful migration needs a snapshot key".into(),
+    })?;
     let mut out = repository.clone();
     let latest = verified.roots.last().expect("a verified chain has a root");
-    let root = next_root(latest, root_key, keys.timestamp, keys.snapshot, now)?;
+    let root = next_root(latest, root_key, keys.timestamp, snapshot_key, now).await?;
     let root_version = NotaryFile::<NotaryRoot>::parse("root", "Root", &root)?
         .signed
         .version;
@@ -125,11 +130,12 @@ pub fn faithful(
     let (snapshot, timestamp) = snapshot_and_timestamp(
         old_snapshot.signed.version + 1,
         meta,
-        keys.snapshot,
+        snapshot_key,
         keys.timestamp,
         old_timestamp.signed.version + 1,
         now,
-    )?;
+    )
+    .await?;
     out.snapshot = snapshot;
     out.timestamp = timestamp;
     super::verify(&out, now)?;
@@ -138,7 +144,7 @@ pub fn faithful(
 
 /// A faithful repository with a new timestamp (and, with the snapshot key,
 /// a new snapshot): what the timestamp service does for Notary clients.
-pub fn resign_timestamp(
+pub async fn resign_timestamp(
     repository: &NotaryRepository,
     keys: &OnlineKeys<'_>,
     now: DateTime<Utc>,
@@ -146,21 +152,32 @@ pub fn resign_timestamp(
     let mut out = repository.clone();
     let old_timestamp =
         NotaryFile::<NotaryMetaRole>::parse("timestamp", "Timestamp", &repository.timestamp)?;
-    let old_snapshot =
-        NotaryFile::<NotaryMetaRole>::parse("snapshot", "Snapshot", &repository.snapshot)?;
-    let meta: BTreeMap<String, Value> = serde_json::from_slice::<Value>(&repository.snapshot)
-        .ok()
-        .and_then(|v| serde_json::from_value(v["signed"]["meta"].clone()).ok())
-        .unwrap_or_default();
-    let (snapshot, timestamp) = snapshot_and_timestamp(
-        old_snapshot.signed.version + 1,
-        meta,
-        keys.snapshot,
-        keys.timestamp,
-        old_timestamp.signed.version + 1,
-        now,
-    )?;
-    out.snapshot = snapshot;
-    out.timestamp = timestamp;
+    let version = old_timestamp.signed.version + 1;
+    match keys.snapshot {
+        Some(snapshot_key) => {
+            let old_snapshot =
+                NotaryFile::<NotaryMetaRole>::parse("snapshot", "Snapshot", &repository.snapshot)?;
+            let meta: BTreeMap<String, Value> =
+                serde_json::from_slice::<Value>(&repository.snapshot)
+                    .ok()
+                    .and_then(|v| serde_json::from_value(v["signed"]["meta"].clone()).ok())
+                    .unwrap_or_default();
+            let (snapshot, timestamp) = snapshot_and_timestamp(
+                old_snapshot.signed.version + 1,
+                meta,
+                snapshot_key,
+                keys.timestamp,
+                version,
+                now,
+            )
+            .await?;
+            out.snapshot = snapshot;
+            out.timestamp = timestamp;
+        }
+        None => {
+            out.timestamp =
+                timestamp_for(&repository.snapshot, version, keys.timestamp, now).await?
+        }
+    }
     Ok(out)
 }

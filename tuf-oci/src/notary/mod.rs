@@ -4,6 +4,7 @@
 
 mod api;
 mod faithful;
+mod keeper;
 mod keys;
 mod migrate;
 mod model;
@@ -13,6 +14,7 @@ mod verify;
 
 pub use api::{ApiAnswer, answer, error_body};
 pub use faithful::{OnlineKeys, faithful, resign_timestamp};
+pub use keeper::{certificate_gun, faithful_expiry, is_notary_timestamp, resign_faithful};
 pub use keys::{CertificateInfo, DecodedKey, decode, key_id};
 pub use migrate::{MigratedTag, MigrationPlan, plan, tuf_role_name};
 pub use model::{

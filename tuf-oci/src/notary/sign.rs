@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use super::NotaryError;
 use super::keys::{decode, key_id};
 use super::model::NotaryKey;
-use crate::crypto::PrivateKey;
 use crate::crypto::hash::HashAlgorithm;
 use crate::metadata::to_canonical_json;
+use crate::signer::Signer;
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -51,26 +51,36 @@ fn der_to_raw(der: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The SPKI DER of a signer's public key.
+fn spki(key: &dyn Signer) -> Result<Vec<u8>, NotaryError> {
+    Ok(key
+        .key()
+        .public_key()
+        .map_err(|e| invalid("key", e.to_string()))?
+        .to_spki_der())
+}
+
 /// The Notary key object of an ECDSA P-256 key held by tuf-oci.
-pub fn notary_public_key(key: &PrivateKey) -> NotaryKey {
-    NotaryKey {
+pub fn notary_public_key(key: &dyn Signer) -> Result<NotaryKey, NotaryError> {
+    Ok(NotaryKey {
         keytype: "ecdsa".into(),
         keyval: super::model::NotaryKeyVal {
-            public: b64(&key.public_key().to_spki_der()),
+            public: b64(&spki(key)?),
         },
-    }
+    })
 }
 
 /// `{"signed": signed, "signatures": [...]}` signed by `key` under `keyid`.
-pub fn sign_file(
+pub async fn sign_file(
     role: &str,
     signed: &Value,
     keyid: &str,
-    key: &PrivateKey,
+    key: &dyn Signer,
 ) -> Result<Vec<u8>, NotaryError> {
     let canonical = to_canonical_json(signed).map_err(|e| invalid(role, e.to_string()))?;
     let der = key
         .sign(&canonical)
+        .await
         .map_err(|e| invalid(role, e.to_string()))?;
     let raw = der_to_raw(&der)
         .ok_or_else(|| invalid(role, "only ECDSA P-256 keys sign Notary metadata here"))?;
@@ -100,11 +110,11 @@ pub fn expires(now: DateTime<Utc>, valid: Duration) -> String {
 /// The next root version: `current` (a root file's bytes) with the
 /// timestamp and snapshot keys replaced by `timestamp` and `snapshot`,
 /// signed by the Notary root key `root_key`.
-pub fn next_root(
+pub async fn next_root(
     current: &[u8],
-    root_key: &PrivateKey,
-    timestamp: &PrivateKey,
-    snapshot: &PrivateKey,
+    root_key: &dyn Signer,
+    timestamp: &dyn Signer,
+    snapshot: &dyn Signer,
     now: DateTime<Utc>,
 ) -> Result<Vec<u8>, NotaryError> {
     let file: Value =
@@ -125,7 +135,7 @@ pub fn next_root(
     let keys: BTreeMap<String, NotaryKey> = serde_json::from_value(signed["keys"].clone())
         .map_err(|e| invalid("root", e.to_string()))?;
     // The root key's ID: the root role's key whose public key is ours.
-    let ours = root_key.public_key().to_spki_der();
+    let ours = spki(root_key)?;
     let root_ids: Vec<String> =
         serde_json::from_value(signed["roles"]["root"]["keyids"].clone()).unwrap_or_default();
     let root_id = root_ids
@@ -143,7 +153,7 @@ pub fn next_root(
             )
         })?;
     for (role, key) in [("timestamp", timestamp), ("snapshot", snapshot)] {
-        let public = notary_public_key(key);
+        let public = notary_public_key(key)?;
         let id = key_id(&public);
         signed["keys"][&id] = serde_json::to_value(json!({"keytype": public.keytype, "keyval": {"private": null, "public": public.keyval.public}}))
             .map_err(|e| invalid("root", e.to_string()))?;
@@ -163,17 +173,17 @@ pub fn next_root(
             used.contains(id) || k["keytype"].as_str().is_some_and(|t| t.ends_with("-x509"))
         });
     }
-    sign_file("root", &signed, &root_id, root_key)
+    sign_file("root", &signed, &root_id, root_key).await
 }
 
 /// A new snapshot (`version`) listing `meta` (role → meta entry), and the
 /// timestamp naming it, signed by tuf-oci's keys. Returns (snapshot,
 /// timestamp) bytes.
-pub fn snapshot_and_timestamp(
+pub async fn snapshot_and_timestamp(
     version: u64,
     meta: BTreeMap<String, Value>,
-    snapshot_key: &PrivateKey,
-    timestamp_key: &PrivateKey,
+    snapshot_key: &dyn Signer,
+    timestamp_key: &dyn Signer,
     timestamp_version: u64,
     now: DateTime<Utc>,
 ) -> Result<(Vec<u8>, Vec<u8>), NotaryError> {
@@ -183,17 +193,17 @@ pub fn snapshot_and_timestamp(
         "expires": expires(now, Duration::days(3 * 365)),
         "meta": meta,
     });
-    let snapshot_id = key_id(&notary_public_key(snapshot_key));
-    let snapshot_bytes = sign_file("snapshot", &snapshot, &snapshot_id, snapshot_key)?;
-    let timestamp = timestamp_for(&snapshot_bytes, timestamp_version, timestamp_key, now)?;
+    let snapshot_id = key_id(&notary_public_key(snapshot_key)?);
+    let snapshot_bytes = sign_file("snapshot", &snapshot, &snapshot_id, snapshot_key).await?;
+    let timestamp = timestamp_for(&snapshot_bytes, timestamp_version, timestamp_key, now).await?;
     Ok((snapshot_bytes, timestamp))
 }
 
 /// A timestamp (`version`) naming `snapshot`, valid 14 days as Notary's.
-pub fn timestamp_for(
+pub async fn timestamp_for(
     snapshot: &[u8],
     version: u64,
-    key: &PrivateKey,
+    key: &dyn Signer,
     now: DateTime<Utc>,
 ) -> Result<Vec<u8>, NotaryError> {
     let timestamp = json!({
@@ -202,6 +212,6 @@ pub fn timestamp_for(
         "expires": expires(now, Duration::days(14)),
         "meta": {"snapshot": meta_entry(snapshot)},
     });
-    let id = key_id(&notary_public_key(key));
-    sign_file("timestamp", &timestamp, &id, key)
+    let id = key_id(&notary_public_key(key)?);
+    sign_file("timestamp", &timestamp, &id, key).await
 }

@@ -111,44 +111,55 @@ fn root_key() -> crate::crypto::PrivateKey {
     panic!("no root key in the fixtures");
 }
 
-#[test]
-fn faithful_migration_keeps_the_notary_signatures_and_moves_the_online_keys() {
+#[tokio::test]
+async fn faithful_migration_keeps_the_notary_signatures_and_moves_the_online_keys() {
     let app = read_mirror(&fixtures().join("server"), "example.com/org/app").unwrap();
     let verified = verify(&app, at_capture()).unwrap();
-    let ecdsa =
-        || crate::crypto::PrivateKey::generate(crate::crypto::Scheme::EcdsaP256Sha256).unwrap();
+    let ecdsa = || {
+        crate::signer::KeySigner::new(
+            crate::crypto::PrivateKey::generate(crate::crypto::Scheme::EcdsaP256Sha256).unwrap(),
+        )
+    };
     let (timestamp, snapshot) = (ecdsa(), ecdsa());
     let keys = OnlineKeys {
         timestamp: &timestamp,
-        snapshot: &snapshot,
+        snapshot: Some(&snapshot),
     };
-    let moved = faithful(&app, &verified, &root_key(), &keys, at_capture()).unwrap();
+    let root = crate::signer::KeySigner::new(root_key());
+    let moved = faithful(&app, &verified, &root, &keys, at_capture())
+        .await
+        .unwrap();
     assert_eq!(moved.roots.len(), 5);
     assert_eq!(
         moved.targets, app.targets,
         "the user-signed roles are unchanged"
     );
-    // Round trip through a commit's file names, and a later re-sign.
+    // Round trip through a commit's file names, and later re-signs.
     let files = moved.to_files();
-    assert!(
-        files.contains_key("5.root.json") && files.contains_key("1.targets/releases.json"),
-        "{:?}",
-        files.keys()
-    );
+    assert!(files.contains_key("5.root.json") && files.contains_key("1.targets/releases.json"));
     let back = NotaryRepository::from_files("example.com/org/app", &files);
     let later = at_capture() + chrono::Duration::days(20);
     assert!(
         verify(&back, later).is_err(),
         "the timestamp of day 1 has expired on day 21"
     );
-    let renewed = resign_timestamp(&back, &keys, later).unwrap();
+    let renewed = resign_timestamp(&back, &keys, later).await.unwrap();
     let checked = verify(&renewed, later).unwrap();
     assert_eq!(
         checked.docker_resolution("latest").unwrap().0.name,
         "targets/releases"
     );
+    // With the timestamp key only, the snapshot stays.
+    let only = OnlineKeys {
+        timestamp: &timestamp,
+        snapshot: None,
+    };
+    let renewed_again = resign_timestamp(&renewed, &only, later).await.unwrap();
+    assert_eq!(renewed_again.snapshot, renewed.snapshot);
+    verify(&renewed_again, later).unwrap();
     // A key that is not the root key cannot move them.
     let err = faithful(&app, &verified, &ecdsa(), &keys, at_capture())
+        .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("not a key of the root role"), "{err}");

@@ -8,4 +8,4 @@ mod worker;
 
 pub use config::{ConfigError, RepositoryConfig, ServiceConfig, parse_duration};
 pub use status::{RepositoryStatus, Statuses};
-pub use worker::{Worker, run};
+pub use worker::{Worker, resign, run};

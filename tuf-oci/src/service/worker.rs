@@ -102,7 +102,13 @@ impl Worker {
                     .await?,
             )
         };
-        let timestamp = Metadata::<Timestamp>::from_slice(&read("timestamp.json").await?)?;
+        let timestamp_bytes = read("timestamp.json").await?;
+        if crate::notary::is_notary_timestamp(&timestamp_bytes) {
+            let with_snapshot = !self.keys.signers("snapshot").is_empty();
+            return crate::notary::faithful_expiry(&self.store, &self.options.tag, with_snapshot)
+                .await;
+        }
+        let timestamp = Metadata::<Timestamp>::from_slice(&timestamp_bytes)?;
         let mut earliest = timestamp.signed.expires;
         if !self.keys.signers("snapshot").is_empty() {
             let version = timestamp.signed.snapshot_meta().map_or(0, |m| m.version);
@@ -119,10 +125,9 @@ impl Worker {
     pub async fn check(&self, statuses: &Statuses) -> Result<DateTime<Utc>, PublishError> {
         let (mut expires, mut version) = self.watched().await?;
         if expires - Utc::now() <= self.margin {
-            let published =
-                publish::resign_timestamp(&self.store, &self.keys, &self.options).await?;
+            let published = resign(&self.store, &self.keys, &self.options).await?;
             (expires, version) = self.watched().await?;
-            tracing::info!(repository = %self.name, commit = %published.commit, version, %expires, "re-signed");
+            tracing::info!(repository = %self.name, commit = %published, version, %expires, "re-signed");
             statuses.update(&self.name, |s| s.resigns += 1);
         }
         statuses.update(&self.name, |s| {
@@ -171,6 +176,34 @@ impl Worker {
             }
         }
     }
+}
+
+/// Re-sign the timestamp (and snapshot, with its key) of the repository
+/// `options.tag` names, in its dialect: TUF through the publisher, a
+/// faithful Notary migration in Notary's. Returns the new commit.
+pub async fn resign<S: Store>(
+    store: &S,
+    keys: &Keyring,
+    options: &PublishOptions,
+) -> Result<oci_spec::image::Digest, PublishError> {
+    let state = crate::oci::StateFiles::read(store, &options.tag).await;
+    let notary = match &state {
+        Ok(Some(s)) => s
+            .files
+            .get("timestamp.json")
+            .is_some_and(|t| crate::notary::is_notary_timestamp(t)),
+        // A Notary-dialect state does not read as TUF: look at it raw.
+        _ => crate::oci::StateFiles::read_all(store, &options.tag)
+            .await?
+            .and_then(|s| s.files.get("timestamp.json").cloned())
+            .is_some_and(|t| crate::notary::is_notary_timestamp(&t)),
+    };
+    if notary {
+        return crate::notary::resign_faithful(store, keys, options, Utc::now()).await;
+    }
+    Ok(publish::resign_timestamp(store, keys, options)
+        .await?
+        .commit)
 }
 
 /// Keep every repository until `shutdown` turns true; then return once
