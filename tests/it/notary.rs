@@ -342,6 +342,39 @@ fn faithful_migration_served_to_the_real_notary_client() {
     }
     drop(server); // The Notary server is gone; the registry serves.
 
+    // tuf-oci's own client reads the dialect: with the root the Notary
+    // client had pinned, a tag verifies to the digest Docker would pull.
+    for (image, to) in [
+        ("v2.0", "org/app:latest"),
+        ("v1.1", "org/app:v1.1"),
+        ("v2.0-rc1", "org/app:v2.0-rc1"),
+    ] {
+        push_image(&addr, image, to);
+    }
+    let pinned = trust.join("tuf/example.com/org/app/metadata/root.json");
+    let verify = |tag: &str| {
+        let out = tuf(&[
+            "verify",
+            &format!("{addr}/org/app:{tag}"),
+            "--root",
+            pinned.to_str().unwrap(),
+        ]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = verify("latest");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&digest_of("v2.0")) && out.contains("targets/releases"),
+        "{out}"
+    );
+    assert_eq!(verify("v1.1").0, Some(0));
+    let (code, out) = verify("v2.0-rc1");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not a tag Docker would pull"), "{out}");
+
     let listen = format!("127.0.0.1:{}", free_port());
     let _api = Daemon(
         crate::support::tuf_oci()

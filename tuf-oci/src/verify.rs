@@ -200,6 +200,128 @@ impl Verifier {
         }
     }
 
+    /// Whether the repository is a faithful Notary v1 migration: the pinned
+    /// root is a Notary root, or the trust cache began on one.
+    fn is_notary(&self) -> bool {
+        match &self.root {
+            RootSource::Pinned(root) => {
+                crate::notary::NotaryFile::<crate::notary::NotaryRoot>::parse("root", "Root", root)
+                    .is_ok()
+            }
+            RootSource::TrustOnFirstUse | RootSource::Cached => {
+                self.cache_dir.join(NOTARY_PIN_FILE).exists()
+            }
+            RootSource::RootKeys { .. } => false,
+        }
+    }
+
+    /// Verify `image` against a faithful Notary migration, in Notary's
+    /// dialect: the whole chain from the repository's first root (which
+    /// must contain the pinned root), the GUN its certificates name, no
+    /// timestamp older than the last one trusted here, and the digest
+    /// `docker pull` with content trust would pull for the tag.
+    async fn verify_faithful(&self, image: &ImageRef) -> Result<Verdict, VerifyError> {
+        use crate::notary;
+        let target = image.target_name();
+        let not_trusted = |reason: String| {
+            Ok(Verdict::NotTrusted {
+                target: target.clone(),
+                reason,
+            })
+        };
+        let trust = crate::store::AnyStore::open(&self.repository, self.registry.clone())?;
+        let state = crate::oci::StateFiles::read_all(&trust, self.repository.tag())
+            .await
+            .map_err(|e| VerifyError::Cache(e.to_string()))?
+            .ok_or_else(|| VerifyError::NoRoot(self.repository.to_string()))?;
+        let mut repository = notary::NotaryRepository::from_files("", &state.files);
+        let Some(gun) = notary::certificate_gun(&repository) else {
+            return not_trusted("the Notary root certificates name no GUN".into());
+        };
+        repository.gun = gun;
+        let pin_file = self.cache_dir.join(NOTARY_PIN_FILE);
+        let pinned = match (&self.root, std::fs::read_to_string(&pin_file)) {
+            (RootSource::Pinned(root), _) => crate::crypto::hash::sha256_hex(root),
+            (_, Ok(pin)) => pin.trim().to_owned(),
+            (RootSource::TrustOnFirstUse, Err(_)) => {
+                let first = repository
+                    .roots
+                    .values()
+                    .next()
+                    .cloned()
+                    .unwrap_or_default();
+                tracing::warn!(repository = %self.repository, "trusting the Notary repository's first root on first use");
+                crate::crypto::hash::sha256_hex(&first)
+            }
+            _ => return Err(VerifyError::NoRoot(self.repository.to_string())),
+        };
+        if !repository
+            .roots
+            .values()
+            .any(|r| crate::crypto::hash::sha256_hex(r) == pinned)
+        {
+            return not_trusted(
+                "the pinned Notary root is not in the repository's root chain".into(),
+            );
+        }
+        let verified = match notary::verify(&repository, chrono::Utc::now()) {
+            Ok(v) => v,
+            Err(e) => return not_trusted(format!("the Notary trust data does not verify: {e}")),
+        };
+        let timestamp_version = notary::NotaryFile::<notary::NotaryMetaRole>::parse(
+            "timestamp",
+            "Timestamp",
+            &repository.timestamp,
+        )
+        .map(|t| t.signed.version)
+        .unwrap_or(0);
+        let version_file = self.cache_dir.join("notary-timestamp-version");
+        let trusted: u64 = std::fs::read_to_string(&version_file)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if timestamp_version < trusted {
+            return not_trusted(format!(
+                "timestamp version {timestamp_version} is older than version {trusted}, trusted before (rollback?)"
+            ));
+        }
+        let cache_error =
+            |e: std::io::Error| VerifyError::Cache(format!("{}: {e}", self.cache_dir.display()));
+        std::fs::create_dir_all(&self.cache_dir).map_err(cache_error)?;
+        crate::atomic::write_atomically(&pin_file, pinned.as_bytes()).map_err(cache_error)?;
+        crate::atomic::write_atomically(&version_file, timestamp_version.to_string().as_bytes())
+            .map_err(cache_error)?;
+        let crate::store::Reference::Tag(tag) = &image.reference else {
+            return not_trusted(
+                "a faithful Notary repository trusts tags; verify the image by tag".into(),
+            );
+        };
+        let Some((role, info)) = verified.docker_resolution(tag) else {
+            return not_trusted(format!(
+                "{tag} is not a tag Docker would pull with content trust ({})",
+                verified.gun
+            ));
+        };
+        let trusted = info.sha256.clone().unwrap_or_default();
+        let images = crate::store::AnyStore::open(&image.repository, self.registry.clone())?;
+        let served = images
+            .get_manifest(&image.reference, MAX_MANIFEST_LEN)
+            .await?;
+        let served_digest = sha256_digest(&served.bytes);
+        if served_digest.to_string() != format!("sha256:{trusted}") {
+            return not_trusted(format!(
+                "{}:{tag} serves {served_digest}, but {} trusts sha256:{trusted}",
+                images.location(),
+                role.name
+            ));
+        }
+        Ok(Verdict::Trusted {
+            target,
+            digest: served_digest.to_string(),
+            role: role.name.clone(),
+        })
+    }
+
     /// Where this verifier keeps trusted metadata.
     pub fn cache_dir(&self) -> &std::path::Path {
         &self.cache_dir
@@ -237,6 +359,9 @@ impl Verifier {
     /// Verify `image`: the digest trusted metadata names for it against
     /// the manifest the registry serves now.
     pub async fn verify(&self, image: &ImageRef) -> Result<Verdict, VerifyError> {
+        if self.is_notary() {
+            return self.verify_faithful(image).await;
+        }
         let mut updater = self.updater().await?;
         let images = crate::store::AnyStore::open(&image.repository, self.registry.clone())?;
         verify_image(image, &images, &mut updater).await
@@ -366,6 +491,10 @@ fn signed_by_pinned_keys(
 /// The file in a trust cache naming the root it started from: the pinned
 /// root's sha256, or `trust-on-first-use`.
 const PIN_FILE: &str = "pinned-root";
+
+/// The same for a faithful Notary repository: the sha256 of the Notary root
+/// trust started from.
+const NOTARY_PIN_FILE: &str = "pinned-notary-root";
 
 /// Verify `image` (served by `images`) against the TUF repository the
 /// updater reads. Failures of trust (signatures, expiry, rollback, a missing
