@@ -244,6 +244,56 @@ fn a_live_notary_server_is_migrated_and_every_tag_verifies_as_docker_pulls_it() 
             .0["sha256"],
         digest_of("v2.0")[7..]
     );
+
+    // Re-signed with the Notary keys that are current: the TUF root key is
+    // the Notary root key, releases keeps its key.
+    let reused = dir.path().join("reused");
+    let out = tuf_oci_in(dir.path())
+        .env("NOTARY_ROOT_PASSPHRASE", "root-passphrase-123")
+        .env("NOTARY_TARGETS_PASSPHRASE", "targets-passphrase-123")
+        .env("NOTARY_DELEGATION_PASSPHRASE", "delegation-passphrase-123")
+        .args(["notary", "migrate", "--trust-dir"])
+        .arg(data.path().join("trust"))
+        .arg("--notary-keys")
+        .arg(data.path().join("trust/private"))
+        .args([
+            "--gun",
+            "example.com/org/app",
+            "--to",
+            &format!("oci:{}", reused.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("Notary root key →")
+            && said.contains("Notary targets key →")
+            && said.contains("Notary targets/releases key →"),
+        "{said}"
+    );
+    let state = crate::support::layout_state(&reused);
+    let spki_of = |role: &str, md: &tuf_oci::metadata::Metadata<tuf_oci::metadata::Root>| {
+        let id = &md.signed.roles[role].keyids[0];
+        md.signed.keys[id].public_key().unwrap().to_spki_der()
+    };
+    let notary_spkis: Vec<Vec<u8>> = std::fs::read_dir(data.path().join("trust/private"))
+        .unwrap()
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+            text.contains("role: root").then(|| {
+                tuf_oci::crypto::read_notary_key(&text, "root-passphrase-123")
+                    .unwrap()
+                    .key
+                    .public_key()
+                    .to_spki_der()
+            })
+        })
+        .collect();
+    assert!(
+        notary_spkis.contains(&spki_of("root", &state.root)),
+        "the TUF root key is a Notary root key"
+    );
 }
 
 /// Run the real `notary` client against `url` with a copy of the trust

@@ -239,7 +239,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The notary client's passphrase variable for a key's role.
-fn notary_passphrase_env(role: Option<&str>) -> String {
+pub(super) fn notary_passphrase_env(role: Option<&str>) -> String {
     match role {
         Some("root") => "NOTARY_ROOT_PASSPHRASE",
         Some("targets") => "NOTARY_TARGETS_PASSPHRASE",

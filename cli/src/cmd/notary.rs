@@ -79,6 +79,13 @@ struct MigrateArgs {
     /// $NOTARY_ROOT_PASSPHRASE as the notary client does.
     #[arg(long)]
     notary_root_key: Option<PathBuf>,
+    /// Re-signed mode: sign with the Notary private keys in this directory
+    /// (`~/.docker/trust/private`) where they are the roles' current keys
+    /// (root, targets, delegations), decrypted with $NOTARY_ROOT_PASSPHRASE,
+    /// $NOTARY_TARGETS_PASSPHRASE, $NOTARY_DELEGATION_PASSPHRASE; they are
+    /// imported into the key directory. Other roles get new keys.
+    #[arg(long)]
+    notary_keys: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -159,12 +166,13 @@ pub async fn run(repo: RepoArgs, args: Args) -> anyhow::Result<()> {
     }
     let mut verified = Vec::new();
     let mut sources = BTreeMap::new();
-    for (i, gun) in args.guns.iter().enumerate() {
-        eprintln!(
-            "[{}/{}] reading and verifying {gun}",
-            i + 1,
-            args.guns.len()
-        );
+    // A progress bar on a terminal (indicatif draws nothing elsewhere).
+    let progress = indicatif::ProgressBar::new(args.guns.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} GUNs  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    for gun in &args.guns {
+        progress.set_message(format!("reading and verifying {gun}"));
         let data = read(&args, gun)
             .await
             .with_context(|| format!("{gun}: cannot read its trust data"))?;
@@ -172,7 +180,9 @@ pub async fn run(repo: RepoArgs, args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("{gun} does not verify; nothing was migrated"))?;
         verified.push(checked);
         sources.insert(gun.clone(), data);
+        progress.inc(1);
     }
+    progress.finish_and_clear();
     for checked in &verified {
         let gun = checked.gun.as_str();
         let destination = match (&args.to, &args.registry) {
@@ -216,6 +226,9 @@ pub async fn run(repo: RepoArgs, args: Args) -> anyhow::Result<()> {
             let source = &sources[gun];
             faithful(&repo, &args, checked, source, &destination, &store, now).await?;
             continue;
+        }
+        if let Some(dir) = &args.notary_keys {
+            import_notary_keys(&repo, dir, checked, &destination)?;
         }
         let (keys, generated) =
             ensure_keys(&repo, &destination, &role_names, Scheme::Ed25519).await?;
@@ -310,6 +323,76 @@ async fn faithful(
             ),
             None => println!("  {}:{tag}: not pulled by Docker", gun_path(&checked.gun)),
         }
+    }
+    Ok(())
+}
+
+/// The current keys (SPKI DER) of each Notary role, by Notary role name.
+fn current_keys(checked: &VerifiedNotary) -> BTreeMap<String, Vec<Vec<u8>>> {
+    let material = |keys: &BTreeMap<String, notary::NotaryKey>, ids: &[String]| {
+        ids.iter()
+            .filter_map(|id| notary::decode(keys.get(id)?).ok())
+            .map(|d| d.material)
+            .collect::<Vec<_>>()
+    };
+    let mut out = BTreeMap::new();
+    for role in ["root", "targets"] {
+        if let Some(r) = checked.root.signed.roles.get(role) {
+            out.insert(
+                role.to_owned(),
+                material(&checked.root.signed.keys, &r.keyids),
+            );
+        }
+    }
+    for role in checked.roles.iter().filter(|r| r.name != "targets") {
+        out.insert(role.name.clone(), material(&role.keys, &role.keyids));
+    }
+    out
+}
+
+/// Import the Notary private keys of `dir` that are current keys of a role
+/// into the destination's key directory (as that role's TUF key).
+fn import_notary_keys(
+    repo: &RepoArgs,
+    dir: &std::path::Path,
+    checked: &VerifiedNotary,
+    destination: &RepositoryRef,
+) -> anyhow::Result<()> {
+    let current = current_keys(checked);
+    let key_dir = repo.key_dir(destination);
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let role = text
+            .lines()
+            .find_map(|l| l.strip_prefix("role:"))
+            .map(|r| r.trim().to_owned());
+        let Some(role) = role.filter(|r| current.contains_key(r)) else {
+            continue;
+        };
+        let env = super::key::notary_passphrase_env(Some(&role));
+        let passphrase = std::env::var(&env).unwrap_or_default();
+        let key = read_notary_key(&text, &passphrase)
+            .with_context(|| {
+                format!(
+                    "{}: cannot decrypt the {role} key with ${env}",
+                    path.display()
+                )
+            })?
+            .key;
+        if !current[&role].contains(&key.public_key().to_spki_der()) {
+            continue; // an old (rotated) key of the role
+        }
+        let tuf_role = notary::tuf_role_name(&role);
+        let file = tuf_oci::publish::Keyring::key_file(&key_dir, &tuf_role);
+        if file.exists() {
+            continue;
+        }
+        let secret = repo.passphrase_secret(&file);
+        super::key::write_private(&file, key.to_pem(secret.as_deref())?.as_bytes())?;
+        println!("  Notary {role} key → {}", file.display());
     }
     Ok(())
 }

@@ -110,6 +110,14 @@ impl RepoArgs {
         Ok(key)
     }
 
+    /// The passphrase to encrypt the key file `path` with, if there is one.
+    pub(super) fn passphrase_secret(&self, path: &std::path::Path) -> Option<String> {
+        self.passphrase
+            .source()
+            .resolve(&path.display().to_string())
+            .ok()
+    }
+
     /// Whether `--key ROLE=...` names `role`.
     pub(super) fn has_key_ref(&self, role: &str) -> bool {
         self.key_refs.iter().any(|(r, _)| r == role)
