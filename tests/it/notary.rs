@@ -31,9 +31,11 @@ struct NotaryServer {
 }
 
 impl NotaryServer {
-    fn start() -> Self {
+    /// Over HTTPS (the fixture CA) when `tls`.
+    fn start(tls: bool) -> Self {
         let run_dir = tempfile::tempdir().unwrap();
         let out = Command::new(tools().join("start-notary.sh"))
+            .env("TLS", if tls { "1" } else { "0" })
             .env("PORT", free_port().to_string())
             .env("SIGNER_PORT", free_port().to_string())
             .env("RUN_DIR", run_dir.path())
@@ -83,9 +85,12 @@ fn push_image(registry: &str, image_tag: &str, to: &str) {
 
 #[test]
 fn a_live_notary_server_is_migrated_and_every_tag_verifies_as_docker_pulls_it() {
-    let server = NotaryServer::start();
+    // Over HTTPS: the server's certificate from the fixture CA.
+    let server = NotaryServer::start(true);
+    let ca = tools().join("certs/root-ca.crt");
     let data = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
+        .env("NOTARY_CA", &ca)
         .arg(tools().join("generate.sh"))
         .arg(&server.url)
         .arg(data.path())
@@ -119,6 +124,8 @@ fn a_live_notary_server_is_migrated_and_every_tag_verifies_as_docker_pulls_it() 
         "migrate",
         "--server",
         &server.url,
+        "--server-ca",
+        ca.to_str().unwrap(),
         "--gun",
         "example.com/org/app",
         "--gun",
@@ -211,6 +218,8 @@ fn a_live_notary_server_is_migrated_and_every_tag_verifies_as_docker_pulls_it() 
         "migrate",
         "--server",
         &server.url,
+        "--server-ca",
+        ca.to_str().unwrap(),
         "--gun",
         "example.com/org/none",
         "--to",
@@ -327,7 +336,7 @@ fn notary_client(url: &str, trust: &Path, args: &[&str]) -> (Option<i32>, String
 /// makes it fail.
 #[test]
 fn faithful_migration_served_to_the_real_notary_client() {
-    let server = NotaryServer::start();
+    let server = NotaryServer::start(false);
     let data = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
         .arg(tools().join("generate.sh"))
@@ -390,6 +399,44 @@ fn faithful_migration_served_to_the_real_notary_client() {
             "{gun}: no root key of the trust directory signs its root"
         );
     }
+    // From the client's trust directory too; a wrong passphrase is named.
+    let layout = format!(
+        "oci:{}",
+        dir.path().join("faithful-from-trust-dir").display()
+    );
+    let faithful_from_trust_dir = |passphrase: &str| {
+        root_keys
+            .iter()
+            .map(|key| {
+                tuf_oci_in(dir.path())
+                    .env("NOTARY_ROOT_PASSPHRASE", passphrase)
+                    .args([
+                        "notary",
+                        "migrate",
+                        "--mode",
+                        "faithful",
+                        "--notary-root-key",
+                    ])
+                    .arg(key)
+                    .arg("--trust-dir")
+                    .arg(&trust)
+                    .args(["--gun", "example.com/org/app", "--to", &layout])
+                    .output()
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    let wrong = faithful_from_trust_dir("not-the-passphrase");
+    assert!(wrong.iter().all(|o| {
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr)
+                .contains("cannot decrypt it with $NOTARY_ROOT_PASSPHRASE")
+    }));
+    assert!(
+        faithful_from_trust_dir("root-passphrase-123")
+            .iter()
+            .any(|o| o.status.success())
+    );
     drop(server); // The Notary server is gone; the registry serves.
 
     // tuf-oci's own client reads the dialect: with the root the Notary
