@@ -19,4 +19,5 @@ mod simulator;
 mod support;
 mod threshold;
 mod timestamp_service;
+mod token_issuer;
 mod verify;

@@ -504,6 +504,80 @@ fn faithful_migration_served_to_the_real_notary_client() {
         assert_eq!(&out, expected, "{query:?}");
     }
 
+    // Token auth on the API (the docker token flow): the real client gets a
+    // token from the token service by itself; so does tuf-oci's reader.
+    let tokens = crate::token_issuer::TokenIssuer::start("tuf-oci-notary-api");
+    let guarded = format!("127.0.0.1:{}", free_port());
+    let _guarded_api = Daemon(
+        crate::support::tuf_oci()
+            .args(["notary-api", "serve", "--listen", &guarded, "--tls-cert"])
+            .arg(tools().join("certs/notary-server.crt"))
+            .arg("--tls-key")
+            .arg(tools().join("certs/notary-server.key"))
+            .args(["--gun", &format!("example.com/org/app={addr}/org/app")])
+            .args([
+                "--token-realm",
+                &tokens.realm,
+                "--token-service",
+                "tuf-oci-notary-api",
+                "--token-issuer",
+                tokens.issuer,
+                "--token-root-certs",
+            ])
+            .arg(&tokens.cert)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    while std::net::TcpStream::connect(&guarded).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the guarded API did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let guarded_url = format!("https://{guarded}");
+    let without = Command::new("curl")
+        .args(["-s", "-i", "--cacert"])
+        .arg(tools().join("certs/root-ca.crt"))
+        .arg(format!(
+            "{guarded_url}/v2/example.com/org/app/_trust/tuf/root.json"
+        ))
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&without.stdout);
+    assert!(
+        answer.starts_with("HTTP/1.1 401")
+            && answer
+                .to_lowercase()
+                .contains("www-authenticate: bearer realm="),
+        "{answer}"
+    );
+    let (code, out) = notary_client(&guarded_url, &trust, &queries[0]);
+    assert_eq!((code, out.as_str()), (Some(0), expected[0].as_str()));
+    let out = tuf(&[
+        "notary",
+        "migrate",
+        "--server",
+        &guarded_url,
+        "--server-ca",
+        tools().join("certs/root-ca.crt").to_str().unwrap(),
+        "--gun",
+        "example.com/org/app",
+        "--to",
+        "oci:unused",
+        "--check-only",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        tokens
+            .scopes
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s == "repository:example.com/org/app:pull")
+    );
+
     // The timestamp service re-signs in the registry (Notary's dialect, its
     // keys); the API serves the new commit and the real client follows.
     let served_timestamp = || {

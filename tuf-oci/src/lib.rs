@@ -33,6 +33,7 @@ pub mod repository;
 pub mod service;
 pub mod signer;
 pub mod store;
+pub mod token;
 pub mod verify;
 
 #[cfg(test)]

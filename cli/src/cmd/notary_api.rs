@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use tuf_oci::notary::{self, ApiAnswer};
 use tuf_oci::oci::StateFiles;
 use tuf_oci::store::{AnyStore, MAX_MANIFEST_LEN, Reference, RegistryConfig, RepositoryRef, Store};
+use tuf_oci::token::TokenVerifier;
 
 /// `notary-api`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -44,6 +45,19 @@ struct ServeArgs {
     /// TLS key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Require docker-flow bearer tokens from the token service at this URL
+    /// (sent to clients in the challenge).
+    #[arg(long, requires_all = ["token_service", "token_issuer", "token_root_certs"])]
+    token_realm: Option<String>,
+    /// The service tokens must be issued for (`aud`).
+    #[arg(long)]
+    token_service: Option<String>,
+    /// The issuer tokens must come from (`iss`).
+    #[arg(long)]
+    token_issuer: Option<String>,
+    /// The certificates (PEM) tokens may be signed with.
+    #[arg(long)]
+    token_root_certs: Option<PathBuf>,
 }
 
 fn gun_repository(s: &str) -> Result<(String, String), String> {
@@ -94,64 +108,123 @@ impl Source {
     }
 }
 
-type Reply = (StatusCode, [(&'static str, &'static str); 1], Vec<u8>);
+/// Token auth: the verifier, and what the challenge names.
+struct TokenAuth {
+    verifier: TokenVerifier,
+    realm: String,
+    service: String,
+}
+
+/// What the server holds: the GUNs, and token auth if required.
+struct Server {
+    sources: BTreeMap<String, Source>,
+    auth: Option<TokenAuth>,
+}
+
+type Reply = (StatusCode, HeaderMap, Vec<u8>);
+
+fn reply(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Reply {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    (status, headers, body)
+}
 
 fn notary_error(status: StatusCode, code: &str, message: &str, detail: &str) -> Reply {
-    (
+    reply(
         status,
-        [("content-type", "application/json")],
+        "application/json",
         notary::error_body(code, message, detail),
     )
 }
 
-async fn handle(sources: Arc<BTreeMap<String, Source>>, method: Method, uri: Uri) -> Reply {
+fn not_found(detail: &str) -> Reply {
+    notary_error(
+        StatusCode::NOT_FOUND,
+        "METADATA_NOT_FOUND",
+        "You have requested metadata that does not exist.",
+        detail,
+    )
+}
+
+/// Whether the request's bearer token grants pulling `gun`; otherwise the
+/// 401 with the challenge that sends the client to the token service.
+fn authorize(auth: &TokenAuth, headers: &HeaderMap, gun: Option<&str>) -> Result<(), Box<Reply>> {
+    let token = headers
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    let now = chrono::Utc::now().timestamp();
+    let problem = match token {
+        Some(token) => {
+            match auth
+                .verifier
+                .verify(token, gun.map(|g| ("repository", g, "pull")), now)
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            }
+        }
+        None => "a bearer token is required".to_owned(),
+    };
+    let mut denied = notary_error(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+        "authentication required",
+        &problem,
+    );
+    let scope = gun
+        .map(|g| format!(",scope=\"repository:{g}:pull\""))
+        .unwrap_or_default();
+    let challenge = format!(
+        "Bearer realm=\"{}\",service=\"{}\"{scope}",
+        auth.realm, auth.service
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        denied.1.insert("www-authenticate", value);
+    }
+    Err(Box::new(denied))
+}
+
+async fn handle(server: Arc<Server>, method: Method, uri: Uri, headers: HeaderMap) -> Reply {
     let path = uri.path();
     if path == "/v2/" || path == "/v2" {
-        return (
-            StatusCode::OK,
-            [("content-type", "application/json")],
-            b"{}".to_vec(),
-        );
+        // Clients probe here for the auth challenge, as with a registry.
+        if let Some(auth) = &server.auth
+            && let Err(denied) = authorize(auth, &headers, None)
+        {
+            return *denied;
+        }
+        return reply(StatusCode::OK, "application/json", b"{}".to_vec());
     }
     let Some((gun, file)) = path
         .strip_prefix("/v2/")
         .and_then(|rest| rest.split_once("/_trust/tuf/"))
     else {
-        return notary_error(
-            StatusCode::NOT_FOUND,
-            "METADATA_NOT_FOUND",
-            "You have requested metadata that does not exist.",
-            path,
-        );
+        return not_found(path);
     };
-    let Some(source) = sources.get(gun) else {
-        return notary_error(
-            StatusCode::NOT_FOUND,
-            "METADATA_NOT_FOUND",
-            "You have requested metadata that does not exist.",
-            &format!("no GUN {gun} here"),
-        );
+    let Some(source) = server.sources.get(gun) else {
+        return not_found(&format!("no GUN {gun} here"));
     };
+    if let Some(auth) = &server.auth
+        && let Err(denied) = authorize(auth, &headers, Some(gun))
+    {
+        return *denied;
+    }
     if method != Method::GET && method != Method::HEAD {
         return notary_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "UNSUPPORTED",
             "This Notary API is read-only: the trust data now lives in the registry.",
             &format!(
-                "publish with tuf-oci to {} (tuf-oci sign / target add --repository {})",
-                source.reference, source.reference
+                "publish with tuf-oci to {0} (tuf-oci sign / target add --repository {0})",
+                source.reference
             ),
         );
     }
     match source.files().await {
         Ok(files) => match notary::answer(&files, file) {
-            ApiAnswer::Found(bytes) => (StatusCode::OK, [("content-type", "text/plain")], bytes),
-            ApiAnswer::NotFound(detail) => notary_error(
-                StatusCode::NOT_FOUND,
-                "METADATA_NOT_FOUND",
-                "You have requested metadata that does not exist.",
-                &detail,
-            ),
+            ApiAnswer::Found(bytes) => reply(StatusCode::OK, "text/plain", bytes),
+            ApiAnswer::NotFound(detail) => not_found(&detail),
         },
         Err(e) => notary_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -178,9 +251,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             },
         );
     }
-    let sources = Arc::new(sources);
-    let app = axum::Router::new()
-        .fallback(move |method: Method, uri: Uri| handle(sources.clone(), method, uri));
+    let auth = match (
+        &args.token_realm,
+        &args.token_service,
+        &args.token_issuer,
+        &args.token_root_certs,
+    ) {
+        (Some(realm), Some(service), Some(issuer), Some(certs)) => {
+            let bundle =
+                std::fs::read(certs).with_context(|| format!("cannot read {}", certs.display()))?;
+            Some(TokenAuth {
+                verifier: TokenVerifier::new(issuer, service, &bundle)
+                    .map_err(anyhow::Error::msg)?,
+                realm: realm.clone(),
+                service: service.clone(),
+            })
+        }
+        _ => None,
+    };
+    let server = Arc::new(Server { sources, auth });
+    let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
+        handle(server.clone(), method, uri, headers)
+    });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(super::tls::server_config(cert, key)?),
         _ => None,

@@ -22,11 +22,16 @@ pub fn error_body(code: &str, message: &str, detail: &str) -> Vec<u8> {
         .expect("an error serializes")
 }
 
+/// A Notary role name: a top-level role, or `targets/` and then
+/// `[-a-z0-9_/]` (no dots: `ROLE.SHA256.json` is told apart by them).
 fn is_role(name: &str) -> bool {
     matches!(name, "root" | "snapshot" | "timestamp" | "targets")
-        || name
-            .strip_prefix("targets/")
-            .is_some_and(|rest| !rest.is_empty())
+        || name.strip_prefix("targets/").is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_/".contains(c))
+        })
 }
 
 /// The newest file of `role` among `files` (named `VERSION.ROLE.json`).
@@ -105,4 +110,44 @@ pub fn answer(files: &BTreeMap<String, Vec<u8>>, file: &str) -> ApiAnswer {
             .map_or_else(missing, ApiAnswer::Found);
     }
     missing()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_by_role_version_and_checksum() {
+        let files: BTreeMap<String, Vec<u8>> = [
+            ("1.root.json".to_owned(), b"r1".to_vec()),
+            ("2.root.json".to_owned(), b"r2".to_vec()),
+            ("timestamp.json".to_owned(), b"t".to_vec()),
+            ("3.targets/releases.json".to_owned(), b"rel".to_vec()),
+        ]
+        .into();
+        let found = |f: &str| match answer(&files, f) {
+            ApiAnswer::Found(b) => Some(b),
+            ApiAnswer::NotFound(_) => None,
+        };
+        assert_eq!(found("root.json"), Some(b"r2".to_vec()));
+        assert_eq!(found("1.root.json"), Some(b"r1".to_vec()));
+        assert_eq!(found("targets/releases.json"), Some(b"rel".to_vec()));
+        let hex = crate::crypto::hash::sha256_hex(b"rel");
+        assert_eq!(
+            found(&format!("targets/releases.{hex}.json")),
+            Some(b"rel".to_vec())
+        );
+        assert_eq!(
+            found(&format!("targets/releases.{}.json", "0".repeat(64))),
+            None
+        );
+        assert_eq!(
+            found("2.targets/releases.json"),
+            None,
+            "only the current version"
+        );
+        assert_eq!(found("../etc/passwd"), None);
+        let body = String::from_utf8(error_body("METADATA_NOT_FOUND", "m", "d")).unwrap();
+        assert!(body.contains("\"code\":\"METADATA_NOT_FOUND\""), "{body}");
+    }
 }

@@ -125,29 +125,57 @@ pub async fn fetch(
     }
     let client = builder.build().map_err(|e| fetch_error(describe(&e)))?;
     let base = format!("{}/v2/{gun}/_trust/tuf", url.trim_end_matches('/'));
+    // The bearer token: given, or obtained through the docker token flow
+    // when the server asks for one (401 with a Bearer challenge).
+    let token = std::sync::Mutex::new(options.token.clone());
     let get = |name: String| {
-        let (client, base, token) = (client.clone(), base.clone(), options.token.clone());
+        let (client, base, token) = (client.clone(), base.clone(), &token);
         async move {
             let url = format!("{base}/{name}");
-            let mut request = client.get(&url);
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            let response = request
-                .send()
+            let send = |bearer: Option<String>| {
+                let mut request = client.get(&url);
+                if let Some(bearer) = bearer {
+                    request = request.bearer_auth(bearer);
+                }
+                request.send()
+            };
+            let current = token.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut response = send(current.clone())
                 .await
                 .map_err(|e| fetch_error(format!("{url}: {}", describe(&e))))?;
+            if response.status().as_u16() == 401 {
+                let challenge = response
+                    .headers()
+                    .get("www-authenticate")
+                    .and_then(|h| h.to_str().ok())
+                    .and_then(crate::store::registry::auth::Challenge::parse);
+                if let Some(crate::store::registry::auth::Challenge::Bearer {
+                    realm,
+                    service,
+                    scope,
+                }) = challenge
+                {
+                    let fresh = token_from(
+                        &client,
+                        &realm,
+                        service.as_deref(),
+                        scope
+                            .as_deref()
+                            .unwrap_or(&format!("repository:{gun}:pull")),
+                    )
+                    .await?;
+                    *token.lock().unwrap_or_else(|e| e.into_inner()) = Some(fresh.clone());
+                    response = send(Some(fresh))
+                        .await
+                        .map_err(|e| fetch_error(format!("{url}: {}", describe(&e))))?;
+                }
+            }
             let status = response.status();
             if !status.is_success() {
                 let body = read_body(response, 4096).await.unwrap_or_default();
                 return Err(fetch_error(format!(
-                    "{url}: {status}: {}{}",
+                    "{url}: {status}: {}",
                     String::from_utf8_lossy(&body).trim(),
-                    if status.as_u16() == 401 {
-                        " (the server wants a token: give one)"
-                    } else {
-                        ""
-                    }
                 )));
             }
             read_body(response, MAX_FILE).await.map_err(|e| {
@@ -202,4 +230,44 @@ pub async fn fetch(
     }
     repository.targets.extend(roles);
     Ok(repository)
+}
+
+/// A token from the token service at `realm` (the docker token flow), with
+/// the credentials in `$NOTARY_AUTH` (base64 of `user:password`, as the
+/// notary client reads it) when set.
+async fn token_from(
+    client: &reqwest::Client,
+    realm: &str,
+    service: Option<&str>,
+    scope: &str,
+) -> Result<String, NotaryError> {
+    let mut query = vec![("scope", scope)];
+    if let Some(service) = service {
+        query.push(("service", service));
+    }
+    let mut request = client.get(realm).query(&query);
+    if let Ok(auth) = std::env::var("NOTARY_AUTH") {
+        request = request.header("authorization", format!("Basic {auth}"));
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| fetch_error(format!("token service {realm}: {}", describe(&e))))?;
+    let status = response.status();
+    let body = read_body(response, 1 << 20)
+        .await
+        .map_err(|_| fetch_error(format!("token service {realm}: the answer cannot be read")))?;
+    if !status.is_success() {
+        return Err(fetch_error(format!(
+            "token service {realm}: {status}: {} (set $NOTARY_AUTH to base64(user:password))",
+            String::from_utf8_lossy(&body).trim()
+        )));
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| fetch_error(format!("token service {realm}: {e}")))?;
+    value["token"]
+        .as_str()
+        .or_else(|| value["access_token"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| fetch_error(format!("token service {realm}: no token in the answer")))
 }
