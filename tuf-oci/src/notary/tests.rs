@@ -164,3 +164,22 @@ async fn faithful_migration_keeps_the_notary_signatures_and_moves_the_online_key
         .to_string();
     assert!(err.contains("not a key of the root role"), "{err}");
 }
+
+#[test]
+fn garbage_keys_are_errors_not_panics() {
+    let b64 = |s: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+    for (keytype, public) in [
+        ("ecdsa-x509", b64(b"")),
+        ("ecdsa-x509", b64(b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")),
+        ("ecdsa-x509", b64(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")),
+        ("rsa-x509", b64(&[0x30, 0x80, 0x00])),
+        ("ecdsa", "not base64!".to_owned()),
+        ("dsa", b64(b"x")),
+    ] {
+        let key = NotaryKey {
+            keytype: keytype.into(),
+            keyval: NotaryKeyVal { public },
+        };
+        assert!(decode(&key).is_err(), "{keytype}");
+    }
+}
