@@ -504,6 +504,21 @@ fn faithful_migration_served_to_the_real_notary_client() {
         assert_eq!(&out, expected, "{query:?}");
     }
 
+    // Writes are refused, saying where publishing happens now.
+    let post = Command::new("curl")
+        .args(["-s", "-i", "-X", "POST", "--cacert"])
+        .arg(tools().join("certs/root-ca.crt"))
+        .arg(format!("{url}/v2/example.com/org/app/_trust/tuf/"))
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&post.stdout);
+    assert!(
+        answer.starts_with("HTTP/1.1 405")
+            && answer.contains("\"code\":\"UNSUPPORTED\"")
+            && answer.contains(&format!("publish with tuf-oci to {addr}/org/app")),
+        "{answer}"
+    );
+
     // Token auth on the API (the docker token flow): the real client gets a
     // token from the token service by itself; so does tuf-oci's reader.
     let tokens = crate::token_issuer::TokenIssuer::start("tuf-oci-notary-api");

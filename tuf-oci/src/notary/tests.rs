@@ -170,8 +170,14 @@ fn garbage_keys_are_errors_not_panics() {
     let b64 = |s: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
     for (keytype, public) in [
         ("ecdsa-x509", b64(b"")),
-        ("ecdsa-x509", b64(b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")),
-        ("ecdsa-x509", b64(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")),
+        (
+            "ecdsa-x509",
+            b64(b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"),
+        ),
+        (
+            "ecdsa-x509",
+            b64(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+        ),
         ("rsa-x509", b64(&[0x30, 0x80, 0x00])),
         ("ecdsa", "not base64!".to_owned()),
         ("dsa", b64(b"x")),
