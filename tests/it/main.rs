@@ -9,6 +9,7 @@ mod fault_proxy;
 mod http_server;
 mod keys;
 mod notary;
+mod notary_api;
 mod oci_store;
 mod publish;
 mod python_interop;
