@@ -39,6 +39,22 @@ fn delegations(snapshot: &[u8]) -> Result<Vec<(String, Option<String>)>, NotaryE
         .collect())
 }
 
+/// Read `targets.json` and every delegated role the snapshot lists.
+fn read_targets(
+    repository: &mut NotaryRepository,
+    read: impl Fn(&str) -> Result<Vec<u8>, NotaryError>,
+) -> Result<(), NotaryError> {
+    repository
+        .targets
+        .insert("targets".into(), read("targets.json")?);
+    for (role, _) in delegations(&repository.snapshot)? {
+        repository
+            .targets
+            .insert(role.clone(), read(&format!("{role}.json"))?);
+    }
+    Ok(())
+}
+
 /// Read a GUN from a directory laid out like the server's URLs:
 /// `DIR/v2/GUN/_trust/tuf/{N.root,timestamp,snapshot,targets,targets/ROLE}.json`.
 pub fn read_mirror(dir: &Path, gun: &str) -> Result<NotaryRepository, NotaryError> {
@@ -57,14 +73,7 @@ pub fn read_mirror(dir: &Path, gun: &str) -> Result<NotaryRepository, NotaryErro
     }
     repository.timestamp = read("timestamp.json")?;
     repository.snapshot = read("snapshot.json")?;
-    repository
-        .targets
-        .insert("targets".into(), read("targets.json")?);
-    for (role, _) in delegations(&repository.snapshot)? {
-        repository
-            .targets
-            .insert(role.clone(), read(&format!("{role}.json"))?);
-    }
+    read_targets(&mut repository, read)?;
     Ok(repository)
 }
 
@@ -88,14 +97,7 @@ pub fn read_trust_dir(dir: &Path, gun: &str) -> Result<NotaryRepository, NotaryE
         snapshot: read("snapshot.json")?,
         ..NotaryRepository::default()
     };
-    repository
-        .targets
-        .insert("targets".into(), read("targets.json")?);
-    for (role, _) in delegations(&repository.snapshot)? {
-        repository
-            .targets
-            .insert(role.clone(), read(&format!("{role}.json"))?);
-    }
+    read_targets(&mut repository, read)?;
     Ok(repository)
 }
 

@@ -27,19 +27,31 @@ pub struct StateFiles {
     pub objects: HashSet<Digest>,
 }
 
+/// The commit index `tag` names, with `LOCATION:TAG`; `None` without the
+/// tag.
+async fn commit_index<S: Store>(
+    store: &S,
+    tag: &str,
+) -> Result<Option<(String, CommitIndex)>, OciError> {
+    let location = format!("{}:{tag}", store.location());
+    let index = match store
+        .get_manifest(&Reference::Tag(tag.to_owned()), MAX_MANIFEST_LEN)
+        .await
+    {
+        Ok(m) => m,
+        Err(StoreError::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let index = CommitIndex::parse(&location, index.digest, index.bytes)?;
+    Ok(Some((location, index)))
+}
+
 impl StateFiles {
     /// Read the state `tag` names; `None` when there is no such tag.
     pub async fn read<S: Store>(store: &S, tag: &str) -> Result<Option<Self>, OciError> {
-        let location = format!("{}:{tag}", store.location());
-        let index = match store
-            .get_manifest(&Reference::Tag(tag.to_owned()), MAX_MANIFEST_LEN)
-            .await
-        {
-            Ok(m) => m,
-            Err(StoreError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some((location, index)) = commit_index(store, tag).await? else {
+            return Ok(None);
         };
-        let index = CommitIndex::parse(&location, index.digest, index.bytes)?;
         let top = store
             .get_manifest(
                 &Reference::Digest(index.top_level.digest().clone()),
@@ -119,16 +131,9 @@ impl StateFiles {
     /// top-level manifest's layers and every delegation manifest's, by
     /// their file names. `None` when there is no such tag.
     pub async fn read_all<S: Store>(store: &S, tag: &str) -> Result<Option<Self>, OciError> {
-        let location = format!("{}:{tag}", store.location());
-        let index = match store
-            .get_manifest(&Reference::Tag(tag.to_owned()), MAX_MANIFEST_LEN)
-            .await
-        {
-            Ok(m) => m,
-            Err(StoreError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let Some((location, index)) = commit_index(store, tag).await? else {
+            return Ok(None);
         };
-        let index = CommitIndex::parse(&location, index.digest, index.bytes)?;
         let mut state = Self {
             location: location.clone(),
             commit: index.digest.clone(),
