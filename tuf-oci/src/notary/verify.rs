@@ -112,7 +112,10 @@ fn check_threshold<T>(
             Ok(()) => {
                 valid.insert(id.clone());
             }
-            Err(e) => rejected.push(format!("key {}: {e}", &id[..id.len().min(8)])),
+            Err(e) => rejected.push(format!(
+                "key {}: {e}",
+                id.chars().take(8).collect::<String>()
+            )),
         }
     }
     if (valid.len() as u32) < threshold {

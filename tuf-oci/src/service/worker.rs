@@ -78,31 +78,9 @@ impl Worker {
     /// it holds the snapshot key) and the timestamp version, reading only
     /// the commit, the timestamp and the snapshot.
     async fn watched(&self) -> Result<(DateTime<Utc>, u64), PublishError> {
-        let location = format!("{}:{}", self.store.location(), self.options.tag);
-        let index = self
-            .store
-            .get_manifest(&Reference::Tag(self.options.tag.clone()), MAX_MANIFEST_LEN)
-            .await?;
-        let index = CommitIndex::parse(&location, index.digest, index.bytes)?;
-        let top = self
-            .store
-            .get_manifest(
-                &Reference::Digest(index.top_level.digest().clone()),
-                MAX_MANIFEST_LEN,
-            )
-            .await?;
-        let commit = Commit::new(&location, index, top.bytes)?;
-        let read = async |name: &str| {
-            let d = commit
-                .file(name)
-                .ok_or_else(|| PublishError::State(format!("{location}: no {name}")))?;
-            Ok::<_, PublishError>(
-                self.store
-                    .get_blob(d.digest(), MAX_METADATA_LEN as u64)
-                    .await?,
-            )
-        };
-        let timestamp_bytes = read("timestamp.json").await?;
+        let commit = head_commit(&self.store, &self.options.tag).await?;
+        let read = |name: String| read_file(&self.store, &commit, name);
+        let timestamp_bytes = read("timestamp.json".into()).await?;
         if crate::notary::is_notary_timestamp(&timestamp_bytes) {
             let with_snapshot = !self.keys.signers("snapshot").is_empty();
             return crate::notary::faithful_expiry(&self.store, &self.options.tag, with_snapshot)
@@ -112,9 +90,8 @@ impl Worker {
         let mut earliest = timestamp.signed.expires;
         if !self.keys.signers("snapshot").is_empty() {
             let version = timestamp.signed.snapshot_meta().map_or(0, |m| m.version);
-            let snapshot = Metadata::<Snapshot>::from_slice(
-                &read(&format!("{version}.snapshot.json")).await?,
-            )?;
+            let snapshot =
+                Metadata::<Snapshot>::from_slice(&read(format!("{version}.snapshot.json")).await?)?;
             earliest = earliest.min(snapshot.signed.expires);
         }
         Ok((earliest, timestamp.signed.version))
@@ -178,6 +155,34 @@ impl Worker {
     }
 }
 
+/// The commit `tag` names, with its top-level manifest read.
+async fn head_commit<S: Store>(store: &S, tag: &str) -> Result<Commit, PublishError> {
+    let location = format!("{}:{tag}", store.location());
+    let index = store
+        .get_manifest(&Reference::Tag(tag.to_owned()), MAX_MANIFEST_LEN)
+        .await?;
+    let index = CommitIndex::parse(&location, index.digest, index.bytes)?;
+    let top = store
+        .get_manifest(
+            &Reference::Digest(index.top_level.digest().clone()),
+            MAX_MANIFEST_LEN,
+        )
+        .await?;
+    Ok(Commit::new(&location, index, top.bytes)?)
+}
+
+/// A file the commit's top-level manifest lists.
+async fn read_file<S: Store>(
+    store: &S,
+    commit: &Commit,
+    name: String,
+) -> Result<Vec<u8>, PublishError> {
+    let d = commit
+        .file(&name)
+        .ok_or_else(|| PublishError::State(format!("{}: no {name}", commit.index.digest)))?;
+    Ok(store.get_blob(d.digest(), MAX_METADATA_LEN as u64).await?)
+}
+
 /// Re-sign the timestamp (and snapshot, with its key) of the repository
 /// `options.tag` names, in its dialect: TUF through the publisher, a
 /// faithful Notary migration in Notary's. Returns the new commit.
@@ -186,18 +191,10 @@ pub async fn resign<S: Store>(
     keys: &Keyring,
     options: &PublishOptions,
 ) -> Result<oci_spec::image::Digest, PublishError> {
-    let state = crate::oci::StateFiles::read(store, &options.tag).await;
-    let notary = match &state {
-        Ok(Some(s)) => s
-            .files
-            .get("timestamp.json")
-            .is_some_and(|t| crate::notary::is_notary_timestamp(t)),
-        // A Notary-dialect state does not read as TUF: look at it raw.
-        _ => crate::oci::StateFiles::read_all(store, &options.tag)
-            .await?
-            .and_then(|s| s.files.get("timestamp.json").cloned())
-            .is_some_and(|t| crate::notary::is_notary_timestamp(&t)),
-    };
+    // The dialect, from the timestamp alone (the commit and one blob).
+    let commit = head_commit(store, &options.tag).await?;
+    let timestamp = read_file(store, &commit, "timestamp.json".into()).await?;
+    let notary = crate::notary::is_notary_timestamp(&timestamp);
     if notary {
         return crate::notary::resign_faithful(store, keys, options, Utc::now()).await;
     }
