@@ -3,6 +3,7 @@
 
 mod cli;
 mod client_workflow;
+mod delegation_search;
 mod doctor;
 mod enforce;
 mod fault_proxy;
