@@ -122,10 +122,14 @@ pub async fn faithful(
     let mut meta: BTreeMap<String, Value> = BTreeMap::new();
     meta.insert("root".into(), meta_entry(&root));
     for role in &verified.roles {
-        meta.insert(
-            role.name.clone(),
-            meta_entry(&repository.targets[&role.name]),
-        );
+        let bytes = repository
+            .targets
+            .get(&role.name)
+            .ok_or_else(|| NotaryError::Invalid {
+                role: role.name.clone(),
+                reason: "verified, but not among the files given".into(),
+            })?;
+        meta.insert(role.name.clone(), meta_entry(bytes));
     }
     let (snapshot, timestamp) = snapshot_and_timestamp(
         old_snapshot.signed.version + 1,
