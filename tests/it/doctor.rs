@@ -277,9 +277,12 @@ fn a_missing_delegated_file_is_explained() {
     let repo = Repo::new();
     let state = repo.state();
     let meta = &state.snapshot.signed.meta["team.json"];
-    let digest = format!("sha256:{}", meta.hashes.as_ref().unwrap().0["sha256"])
-        .parse()
-        .unwrap();
+    let digest = format!(
+        "sha256:{}",
+        meta.hashes.as_ref().unwrap().by_name("sha256").unwrap()
+    )
+    .parse()
+    .unwrap();
     repo.rt.block_on(repo.store().delete_blob(&digest)).unwrap();
     let (code, out) = repo.doctor(None, &[]);
     assert_eq!(code, Some(1), "{out}");

@@ -250,8 +250,9 @@ fn a_live_notary_server_is_migrated_and_every_tag_verifies_as_docker_pulls_it() 
     assert_eq!(
         state.targets["releases"].signed.targets["org/app:latest"]
             .hashes
-            .0["sha256"],
-        digest_of("v2.0")[7..]
+            .by_name("sha256")
+            .unwrap(),
+        &digest_of("v2.0")[7..]
     );
 
     // Re-signed with the Notary keys that are current: the TUF root key is

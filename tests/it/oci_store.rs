@@ -154,7 +154,7 @@ pub(crate) async fn trust_repository() -> Repository {
     let keys = ed25519_top_level_keys();
     let file = |n: u8| TargetFile {
         length: 100 + u64::from(n),
-        hashes: Hashes([("sha256".to_owned(), format!("{n:02x}").repeat(32))].into()),
+        hashes: Hashes::from([("sha256".to_owned(), format!("{n:02x}").repeat(32))]),
         custom: Some(serde_json::json!({"mediaType": MEDIA_TYPE_MANIFEST})),
         unrecognized: Default::default(),
     };
@@ -629,13 +629,10 @@ async fn hashed_bins_cold_check_stays_within_the_byte_budget() {
         let path = format!("org/app-{}:{i}", i % 1000);
         let file = TargetFile {
             length: 500 + u64::from(i % 1000),
-            hashes: Hashes(
-                [(
-                    "sha256".to_owned(),
-                    tuf_oci::crypto::hash::sha256_hex(&i.to_le_bytes()),
-                )]
-                .into(),
-            ),
+            hashes: Hashes::from([(
+                "sha256".to_owned(),
+                tuf_oci::crypto::hash::sha256_hex(&i.to_le_bytes()),
+            )]),
             custom: None,
             unrecognized: Default::default(),
         };

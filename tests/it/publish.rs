@@ -55,13 +55,10 @@ pub(crate) async fn init<S: Store>(store: &S, keys: &Keyring) -> publish::Publis
 pub(crate) fn target(n: u32) -> TargetFile {
     TargetFile {
         length: u64::from(n),
-        hashes: Hashes(
-            [(
-                "sha256".to_owned(),
-                tuf_oci::crypto::hash::sha256_hex(&n.to_le_bytes()),
-            )]
-            .into(),
-        ),
+        hashes: Hashes::from([(
+            "sha256".to_owned(),
+            tuf_oci::crypto::hash::sha256_hex(&n.to_le_bytes()),
+        )]),
         custom: None,
         unrecognized: Default::default(),
     }

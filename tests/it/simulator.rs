@@ -199,7 +199,7 @@ impl Simulator {
     pub fn add_artifact(&mut self, role: &str, path: &str, data: &[u8]) {
         let file = TargetFile::describing(data, &[HashAlgorithm::Sha256]);
         let mut served = self.served.lock().unwrap();
-        for name in target_file_names(path, file.hashes.0.values().map(String::as_str)) {
+        for name in target_file_names(path, file.hashes.values()) {
             served.artifacts.insert(name, data.to_vec());
         }
         self.targets

@@ -100,7 +100,7 @@ impl Cli {
                     .iter()
                     .find(|(n, _, _)| n == name)
                     .expect("target listed");
-                let sha = file.hashes.0["sha256"].clone();
+                let sha = file.hashes.by_name("sha256").unwrap().to_owned();
                 (
                     name.to_string(),
                     json!({"length": file.length, "sha256": sha, "download": false}),
@@ -482,7 +482,7 @@ async fn staged_commit_during_resigns<S: Store + 'static>(make: impl Fn() -> S) 
     let first_root = init.first_root.unwrap();
     let file = TargetFile {
         length: 7,
-        hashes: Hashes([("sha256".to_owned(), "ab".repeat(32))].into()),
+        hashes: Hashes::from([("sha256".to_owned(), "ab".repeat(32))]),
         custom: None,
         unrecognized: Default::default(),
     };

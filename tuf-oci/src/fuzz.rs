@@ -128,6 +128,26 @@ fn json_value_with(keys: &'static str, strings: &'static str) -> impl Strategy<V
     })
 }
 
+/// `value` as JSON text with every object's members in reverse key order
+/// and spaces between tokens.
+fn reversed_json(value: &Value) -> String {
+    match value {
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(reversed_json).collect();
+            format!("[ {} ]", items.join(" , "))
+        }
+        Value::Object(members) => {
+            let members: Vec<String> = members
+                .iter()
+                .rev()
+                .map(|(k, v)| format!("{} : {}", Value::from(k.as_str()), reversed_json(v)))
+                .collect();
+            format!("{{ {} }}", members.join(" , "))
+        }
+        other => other.to_string(),
+    }
+}
+
 proptest! {
     #[test]
     fn canonical_form_matches_olpc_cjson(value in json_value_with("[#-\\[\\]-~\u{a0}-\u{ff}]{0,8}", "[ -~\u{a0}-\u{ff}]{0,12}")) {
@@ -138,7 +158,28 @@ proptest! {
         let mut ser = serde_json::Serializer::with_formatter(&mut expected, olpc_cjson::CanonicalFormatter::new());
         serde::Serialize::serialize(&value, &mut ser).unwrap();
         let pretty = serde_json::to_vec_pretty(&value).unwrap();
-        prop_assert_eq!(crate::metadata::canonicalize(&pretty).unwrap(), expected);
+        prop_assert_eq!(&crate::metadata::canonicalize(&pretty).unwrap(), &expected);
+        prop_assert_eq!(&crate::metadata::to_canonical_json(&value).unwrap(), &expected);
+        // Members out of order are moved into order, at every depth.
+        let reversed = reversed_json(&value);
+        prop_assert_eq!(&crate::metadata::canonicalize(reversed.as_bytes()).unwrap(), &expected);
+        // Canonical text is its own canonical form.
+        prop_assert_eq!(&crate::metadata::canonicalize(&expected).unwrap(), &expected);
+        // A top-level member's value is found where it was moved to.
+        if let Value::Object(members) = &value {
+            for (key, member) in members {
+                let (out, at) = crate::metadata::canonical::canonicalize_member(reversed.as_bytes(), key).unwrap();
+                prop_assert_eq!(&out, &expected);
+                let mut alone = Vec::new();
+                let mut ser = serde_json::Serializer::with_formatter(&mut alone, olpc_cjson::CanonicalFormatter::new());
+                serde::Serialize::serialize(member, &mut ser).unwrap();
+                prop_assert_eq!(&out[at.clone().unwrap()], &alone[..]);
+                // Text that is canonical already is recognised as such, and
+                // text that is not (spaces) is not.
+                prop_assert_eq!(crate::metadata::canonical::canonical_member(&expected, key), at);
+                prop_assert_eq!(crate::metadata::canonical::canonical_member(reversed.as_bytes(), key), None);
+            }
+        }
     }
 
     #[test]

@@ -143,13 +143,10 @@ impl ImageRef {
             .await?;
         Ok(TargetFile {
             length: manifest.bytes.len() as u64,
-            hashes: Hashes(
-                [(
-                    "sha256".to_owned(),
-                    sha256_digest(&manifest.bytes).digest().to_owned(),
-                )]
-                .into(),
-            ),
+            hashes: Hashes::from([(
+                "sha256".to_owned(),
+                sha256_digest(&manifest.bytes).digest().to_owned(),
+            )]),
             custom: Some(json!({"mediaType": manifest.media_type})),
             unrecognized: Default::default(),
         })

@@ -77,7 +77,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let target = TargetFile {
         length: manifest.len() as u64,
-        hashes: Hashes([("sha256".to_owned(), digest.digest().to_owned())].into()),
+        hashes: Hashes::from([("sha256".to_owned(), digest.digest().to_owned())]),
         custom: Some(json!({"mediaType": MEDIA_TYPE_MANIFEST})),
         unrecognized: Default::default(),
     };

@@ -225,7 +225,7 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
         println!("  signature by {} (not a key of this role)", s.keyid);
     }
     for (target, file) in &targets {
-        let sha = file.hashes.0.get("sha256").cloned().unwrap_or_default();
+        let sha = file.hashes.by_name("sha256").unwrap_or_default().to_owned();
         println!("  {target}\tsha256:{sha}\t{}", file.length);
     }
     Ok(())

@@ -283,7 +283,7 @@ async fn add_changes(images: &[String], role: Option<&str>) -> anyhow::Result<Ve
         println!(
             "  {} → sha256:{}",
             image.target_name(),
-            file.hashes.0.get("sha256").cloned().unwrap_or_default()
+            file.hashes.by_name("sha256").unwrap_or_default().to_owned()
         );
         changes.extend(Change::add_image(&image, file, role.map(str::to_owned)));
     }
@@ -295,7 +295,7 @@ pub(super) fn describe_change(change: &Change) -> String {
     match change {
         Change::AddTarget { name, file, role } => format!(
             "add target {name} = sha256:{} ({} bytes){}",
-            file.hashes.0.get("sha256").cloned().unwrap_or_default(),
+            file.hashes.by_name("sha256").unwrap_or_default().to_owned(),
             file.length,
             role.as_ref()
                 .map(|r| format!(" in role {r}"))
@@ -481,7 +481,7 @@ pub async fn target(args: RepoArgs, command: TargetCommand) -> anyhow::Result<()
             let reference = args.reference(None)?;
             let state = load(&reference).await?;
             for (name, role, file) in state.all_targets() {
-                let digest = file.hashes.0.get("sha256").cloned().unwrap_or_default();
+                let digest = file.hashes.by_name("sha256").unwrap_or_default().to_owned();
                 println!("{name}\tsha256:{digest}\t{}\t{role}", file.length);
             }
             Ok(())

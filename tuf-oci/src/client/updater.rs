@@ -331,7 +331,7 @@ impl<T: Transport> Updater<T> {
     /// `file` atomically. Returns the bytes.
     pub async fn download_target(&self, info: &TargetInfo, file: &Path) -> Result<Vec<u8>, Error> {
         let name = if self.consistent() {
-            let first = info.file.hashes.0.values().map(String::as_str);
+            let first = info.file.hashes.values();
             target_file_names(&info.path, first).next().ok_or_else(|| {
                 metadata::Error::new(
                     &info.role,

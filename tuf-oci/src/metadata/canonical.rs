@@ -2,8 +2,8 @@
 //!
 //! TUF signs the OLPC canonical form of `signed`: object keys sorted, no
 //! insignificant whitespace, only `"` and `\` escaped in strings, integers
-//! only. [`canonicalize`] turns JSON text into that form in one pass over a
-//! borrowed tree, rejecting what canonical JSON cannot represent (floats)
+//! only. [`canonicalize`] turns JSON text into that form in one pass,
+//! writing as it reads (no tree), rejecting what canonical JSON cannot represent (floats)
 //! and what would make a document ambiguous (duplicate keys, which
 //! serde_json silently resolves to the last value).
 //!
@@ -20,9 +20,9 @@
 //! tests pin the python-tuf behaviour.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::fmt;
-
-use serde::Serialize;
+use std::ops::Range;
 
 /// The largest metadata document the parser accepts (64 MiB: about 400,000
 /// targets in one file). Transports apply smaller per-role limits.
@@ -48,36 +48,176 @@ impl fmt::Display for CanonicalError {
 
 impl std::error::Error for CanonicalError {}
 
-/// Serialize `value` as OLPC canonical JSON.
-pub fn to_canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CanonicalError> {
-    let json = serde_json::to_vec(value).map_err(|e| CanonicalError {
-        offset: 0,
-        reason: e.to_string(),
-    })?;
-    canonicalize(&json)
-}
-
 /// The OLPC canonical form of the JSON text `json`.
 pub fn canonicalize(json: &[u8]) -> Result<Vec<u8>, CanonicalError> {
-    let node = parse(json)?;
-    let mut out = Vec::with_capacity(json.len());
-    node.write(&mut out);
-    Ok(out)
+    Ok(Canonicalizer::run(json, None)?.0)
 }
 
-/// Parse `json` strictly into a borrowed tree.
-pub(crate) fn parse(json: &[u8]) -> Result<Node<'_>, CanonicalError> {
-    let text = std::str::from_utf8(json).map_err(|e| CanonicalError {
-        offset: e.valid_up_to(),
-        reason: "invalid UTF-8".into(),
-    })?;
-    let mut parser = Parser { text, pos: 0 };
-    let node = parser.value(0)?;
-    parser.skip_whitespace();
-    if parser.pos != text.len() {
-        return Err(parser.error("trailing characters after the JSON value"));
+/// The OLPC canonical form of the JSON object `json`, and where in it the
+/// value of its member `key` is (`None` when it has no such member or is
+/// not an object).
+pub(crate) fn canonicalize_member(
+    json: &[u8],
+    key: &str,
+) -> Result<(Vec<u8>, Option<Range<usize>>), CanonicalError> {
+    Canonicalizer::run(json, Some(key))
+}
+
+/// Where the value of the top-level member `key` is in `json`, when `json`
+/// is an object in canonical form already (as every file tuf-oci writes
+/// is, unless a string holds control characters): then the canonical
+/// bytes are the input's own, and nothing need be rewritten. `None` when
+/// the text is not canonical (or not valid), or has no such member.
+pub(crate) fn canonical_member(json: &[u8], key: &str) -> Option<Range<usize>> {
+    std::str::from_utf8(json).ok()?;
+    let mut check = Check {
+        bytes: json,
+        pos: 0,
+        key: key.as_bytes(),
+        found: None,
+    };
+    if json.first() != Some(&b'{') || !check.value(0) || check.pos != json.len() {
+        return None;
     }
-    Ok(node)
+    check.found
+}
+
+/// A strict check that JSON text is in canonical form, byte for byte.
+struct Check<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    key: &'a [u8],
+    found: Option<Range<usize>>,
+}
+
+impl Check<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn literal(&mut self, word: &[u8]) -> bool {
+        let ok = self.bytes[self.pos..].starts_with(word);
+        self.pos += word.len();
+        ok
+    }
+
+    fn value(&mut self, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        match self.peek() {
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string().is_some(),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'n') => self.literal(b"null"),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            _ => false,
+        }
+    }
+
+    /// A string with only `\"` and `\\` escaped and no control characters;
+    /// its raw content, and whether it has escapes.
+    fn string(&mut self) -> Option<(Range<usize>, bool)> {
+        let start = self.pos + 1;
+        let mut at = start;
+        let mut escaped = false;
+        loop {
+            let i = memchr::memchr2(b'"', b'\\', &self.bytes[at..])?;
+            if self.bytes[at..at + i].iter().any(|&b| b < 0x20) {
+                return None;
+            }
+            at += i;
+            if self.bytes[at] == b'"' {
+                self.pos = at + 1;
+                return Some((start..at, escaped));
+            }
+            if !matches!(self.bytes.get(at + 1), Some(b'"' | b'\\')) {
+                return None;
+            }
+            escaped = true;
+            at += 2;
+        }
+    }
+
+    fn number(&mut self) -> bool {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let digits = self.pos;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+        let int = &self.bytes[digits..self.pos];
+        let negative = digits > 0 && self.bytes[digits - 1] == b'-';
+        !int.is_empty()
+            && !(int[0] == b'0' && (int.len() > 1 || negative))
+            && !matches!(self.peek(), Some(b'.' | b'e' | b'E'))
+    }
+
+    fn object(&mut self, depth: usize) -> bool {
+        self.pos += 1;
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return true;
+        }
+        let mut previous: Option<Range<usize>> = None;
+        loop {
+            if self.peek() != Some(b'"') {
+                return false;
+            }
+            // Keys with escapes do not compare as written: left to the
+            // rewriting path.
+            let Some((key, false)) = self.string() else {
+                return false;
+            };
+            if previous.is_some_and(|p| self.bytes[p] >= self.bytes[key.clone()]) {
+                return false;
+            }
+            if self.peek() != Some(b':') {
+                return false;
+            }
+            self.pos += 1;
+            let value = self.pos;
+            if !self.value(depth + 1) {
+                return false;
+            }
+            if depth == 0 && &self.bytes[key.clone()] == self.key {
+                self.found = Some(value..self.pos);
+            }
+            previous = Some(key);
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> bool {
+        self.pos += 1;
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return true;
+        }
+        loop {
+            if !self.value(depth + 1) {
+                return false;
+            }
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return true;
+                }
+                _ => return false,
+            }
+        }
+    }
 }
 
 /// Make canonical JSON valid JSON: OLPC canonical form leaves control
@@ -102,63 +242,8 @@ pub fn escape_control_characters(canonical: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
-/// A parsed JSON value borrowing from the input where it can.
-#[derive(Debug)]
-pub(crate) enum Node<'a> {
-    /// `null`, `true`, `false` or an integer, written as is.
-    Literal(&'a str),
-    /// A string, unescaped.
-    String(Cow<'a, str>),
-    /// An array.
-    Array(Vec<Node<'a>>),
-    /// An object, members sorted by key, keys distinct.
-    Object(Vec<(Cow<'a, str>, Node<'a>)>),
-}
-
-impl Node<'_> {
-    /// Write the canonical form.
-    pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        match self {
-            Node::Literal(s) => out.extend_from_slice(s.as_bytes()),
-            Node::String(s) => write_string(s, out),
-            Node::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    item.write(out);
-                }
-                out.push(b']');
-            }
-            Node::Object(members) => {
-                out.push(b'{');
-                for (i, (key, value)) in members.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_string(key, out);
-                    out.push(b':');
-                    value.write(out);
-                }
-                out.push(b'}');
-            }
-        }
-    }
-
-    /// The member `key` of an object.
-    pub(crate) fn get(&self, key: &str) -> Option<&Self> {
-        match self {
-            Node::Object(members) => members
-                .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-                .ok()
-                .map(|i| &members[i].1),
-            _ => None,
-        }
-    }
-}
-
-fn write_string(s: &str, out: &mut Vec<u8>) {
+/// Write `s` as a canonical JSON string: only `"` and `\\` are escaped.
+pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let mut rest = s.as_bytes();
     while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
@@ -171,12 +256,59 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-struct Parser<'a> {
-    text: &'a str,
-    pos: usize,
+/// An object member written to the output: its key (unescaped, for
+/// sorting), where `"key":value` starts, where the value starts, and where
+/// it ends.
+struct Member<'a> {
+    key: Cow<'a, str>,
+    start: usize,
+    value: usize,
+    end: usize,
 }
 
-impl<'a> Parser<'a> {
+/// One pass over strict JSON text that writes its canonical form as it
+/// goes: no tree is built. Members of an object are written in input order
+/// and moved into key order only when the input's order differs, so text
+/// that is canonical already is copied through.
+struct Canonicalizer<'a> {
+    text: &'a str,
+    pos: usize,
+    out: Vec<u8>,
+    /// The members of the objects being written, innermost last.
+    members: Vec<Member<'a>>,
+    /// Where reordered members are assembled.
+    scratch: Vec<u8>,
+    /// The top-level member whose value's place is wanted, and its place.
+    capture: Option<&'a str>,
+    captured: Option<Range<usize>>,
+}
+
+impl<'a> Canonicalizer<'a> {
+    fn run(
+        json: &'a [u8],
+        capture: Option<&'a str>,
+    ) -> Result<(Vec<u8>, Option<Range<usize>>), CanonicalError> {
+        let text = std::str::from_utf8(json).map_err(|e| CanonicalError {
+            offset: e.valid_up_to(),
+            reason: "invalid UTF-8".into(),
+        })?;
+        let mut c = Canonicalizer {
+            text,
+            pos: 0,
+            out: Vec::with_capacity(json.len()),
+            members: Vec::new(),
+            scratch: Vec::new(),
+            capture,
+            captured: None,
+        };
+        c.value(0)?;
+        c.skip_whitespace();
+        if c.pos != text.len() {
+            return Err(c.error("trailing characters after the JSON value"));
+        }
+        Ok((c.out, c.captured))
+    }
+
     fn error(&self, reason: impl Into<String>) -> CanonicalError {
         CanonicalError {
             offset: self.pos,
@@ -204,7 +336,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Node<'a>, CanonicalError> {
+    fn value(&mut self, depth: usize) -> Result<(), CanonicalError> {
         if depth > MAX_DEPTH {
             return Err(self.error(format!("nested more than {MAX_DEPTH} levels deep")));
         }
@@ -212,13 +344,22 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Some(b'{') => self.object(depth),
             Some(b'[') => self.array(depth),
-            Some(b'"') => self.string().map(Node::String),
-            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'"') => {
+                let s = self.string()?;
+                write_string(&s, &mut self.out);
+                Ok(())
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let literal = self.number()?;
+                self.out.extend_from_slice(literal.as_bytes());
+                Ok(())
+            }
             Some(_) => {
                 for word in ["null", "true", "false"] {
                     if self.text[self.pos..].starts_with(word) {
                         self.pos += word.len();
-                        return Ok(Node::Literal(word));
+                        self.out.extend_from_slice(word.as_bytes());
+                        return Ok(());
                     }
                 }
                 Err(self.error("expected a JSON value"))
@@ -227,13 +368,17 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<Node<'a>, CanonicalError> {
+    fn object(&mut self, depth: usize) -> Result<(), CanonicalError> {
         self.pos += 1;
-        let mut members = Vec::new();
+        self.out.push(b'{');
+        let body = self.out.len();
+        let base = self.members.len();
+        let mut in_order = true;
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Node::Object(members));
+            self.out.push(b'}');
+            return Ok(());
         }
         loop {
             self.skip_whitespace();
@@ -242,8 +387,32 @@ impl<'a> Parser<'a> {
             }
             let key = self.string()?;
             self.expect(b':')?;
-            let value = self.value(depth + 1)?;
-            members.push((key, value));
+            if self.members.len() > base {
+                self.out.push(b',');
+            }
+            let start = self.out.len();
+            write_string(&key, &mut self.out);
+            self.out.push(b':');
+            let value = self.out.len();
+            self.value(depth + 1)?;
+            if self.members.len() > base {
+                // Keys sort by UTF-8 bytes, which is Unicode code point
+                // order, as OLPC canonical JSON (and Python's sort_keys)
+                // require.
+                match self.members[self.members.len() - 1].key.cmp(&key) {
+                    Ordering::Less => {}
+                    Ordering::Equal => {
+                        return Err(self.error(format!("duplicate key {key:?}")));
+                    }
+                    Ordering::Greater => in_order = false,
+                }
+            }
+            self.members.push(Member {
+                key,
+                start,
+                value,
+                end: self.out.len(),
+            });
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -254,38 +423,73 @@ impl<'a> Parser<'a> {
                 _ => return Err(self.error("expected ',' or '}'")),
             }
         }
-        // Keys sort by UTF-8 bytes, which is Unicode code point order, as
-        // OLPC canonical JSON (and Python's sort_keys) require.
-        members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if let Some(pair) = members.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(self.error(format!("duplicate key {:?}", pair[0].0)));
+        if !in_order {
+            self.reorder(base, body)?;
         }
-        Ok(Node::Object(members))
+        if depth == 0
+            && let Some(wanted) = self.capture
+            && let Some(m) = self.members[base..].iter().find(|m| m.key == wanted)
+        {
+            self.captured = Some(m.value..m.end);
+        }
+        self.members.truncate(base);
+        self.out.push(b'}');
+        Ok(())
     }
 
-    fn array(&mut self, depth: usize) -> Result<Node<'a>, CanonicalError> {
+    /// Rewrite the members from `base` on, written from `body` on, in key
+    /// order.
+    fn reorder(&mut self, base: usize, body: usize) -> Result<(), CanonicalError> {
+        let members = &mut self.members[base..];
+        members.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        if let Some(pair) = members.windows(2).find(|w| w[0].key == w[1].key) {
+            let key = pair[0].key.clone();
+            return Err(self.error(format!("duplicate key {key:?}")));
+        }
+        self.scratch.clear();
+        for (i, m) in members.iter_mut().enumerate() {
+            if i > 0 {
+                self.scratch.push(b',');
+            }
+            let start = body + self.scratch.len();
+            self.scratch.extend_from_slice(&self.out[m.start..m.end]);
+            let moved = |at: usize| at - m.start + start;
+            (m.value, m.end) = (moved(m.value), moved(m.end));
+            m.start = start;
+        }
+        self.out.truncate(body);
+        self.out.extend_from_slice(&self.scratch);
+        Ok(())
+    }
+
+    fn array(&mut self, depth: usize) -> Result<(), CanonicalError> {
         self.pos += 1;
-        let mut items = Vec::new();
+        self.out.push(b'[');
         self.skip_whitespace();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(Node::Array(items));
+            self.out.push(b']');
+            return Ok(());
         }
         loop {
-            items.push(self.value(depth + 1)?);
+            self.value(depth + 1)?;
             self.skip_whitespace();
             match self.peek() {
-                Some(b',') => self.pos += 1,
+                Some(b',') => {
+                    self.pos += 1;
+                    self.out.push(b',');
+                }
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Node::Array(items));
+                    self.out.push(b']');
+                    return Ok(());
                 }
                 _ => return Err(self.error("expected ',' or ']'")),
             }
         }
     }
 
-    fn number(&mut self) -> Result<Node<'a>, CanonicalError> {
+    fn number(&mut self) -> Result<&'a str, CanonicalError> {
         let start = self.pos;
         let bytes = self.text.as_bytes();
         if bytes[self.pos] == b'-' {
@@ -307,7 +511,7 @@ impl<'a> Parser<'a> {
         }
         // "-0" is the integer 0.
         let literal = &self.text[start..self.pos];
-        Ok(Node::Literal(if literal == "-0" { "0" } else { literal }))
+        Ok(if literal == "-0" { "0" } else { literal })
     }
 
     fn string(&mut self) -> Result<Cow<'a, str>, CanonicalError> {
@@ -427,6 +631,13 @@ mod tests {
                 .reason
                 .contains("duplicate key \"a\"")
         );
+        // Found when the members are put in order, too.
+        assert!(
+            canon(r#"{"b": 1, "a": 2, "b": 3}"#)
+                .unwrap_err()
+                .reason
+                .contains("duplicate key \"b\"")
+        );
         assert!(canon(r#"{"a": 1} x"#).is_err());
         assert!(canon(r#"{"a": 01}"#).is_err());
         assert!(canon("\"\\ud800\"").is_err());
@@ -438,6 +649,32 @@ mod tests {
                 .contains("levels deep")
         );
         assert!(canonicalize(b"\"\xff\"").is_err());
+    }
+
+    #[test]
+    fn only_canonical_text_is_taken_as_it_is() {
+        let member = |s: &str| canonical_member(s.as_bytes(), "b");
+        assert_eq!(
+            member(r#"{"a":[1,-2,"x\\\""],"b":{"c":null}}"#),
+            Some(24..34)
+        );
+        for not_canonical in [
+            r#"{"b": 1}"#,
+            r#"{"b":1.0}"#,
+            r#"{"b":01}"#,
+            r#"{"b":-0}"#,
+            r#"{"b":"\u0041"}"#,
+            r#"{"b":"\n"}"#,
+            "{\"b\":\"\n\"}",
+            r#"{"b":1,"a":2}"#,
+            r#"{"b":1,"b":2}"#,
+            r#"{"b":1}x"#,
+            r#"{"b":tru}"#,
+            r#"[{"b":1}]"#,
+        ] {
+            assert_eq!(member(not_canonical), None, "{not_canonical}");
+        }
+        assert_eq!(member(r#"{"a":1}"#), None);
     }
 
     #[test]

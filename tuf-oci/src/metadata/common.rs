@@ -127,6 +127,9 @@ pub trait Role: Serialize + DeserializeOwned {
     /// The `_type` this object must carry.
     const TYPE: RoleType;
 
+    /// `_type`.
+    fn role_type(&self) -> RoleType;
+
     /// `version`.
     fn version(&self) -> u64;
 
@@ -151,6 +154,9 @@ pub trait Role: Serialize + DeserializeOwned {
 macro_rules! role_common {
     ($t:ty, $kind:expr) => {
         const TYPE: $crate::metadata::RoleType = $kind;
+        fn role_type(&self) -> $crate::metadata::RoleType {
+            self.role_type
+        }
         fn version(&self) -> u64 {
             self.version
         }

@@ -6,9 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::canonical::{
-    self, MAX_METADATA_LEN, Node, escape_control_characters, to_canonical_json,
-};
+use super::canonical::{self, MAX_METADATA_LEN, escape_control_characters};
+use super::canonical_writer::to_canonical_json;
 use super::{Error, ErrorKind, Key, KeyId, Role, Unrecognized};
 
 /// One signature over the canonical form of `signed`.
@@ -56,39 +55,28 @@ impl<T: Role> Metadata<T> {
         }
         // Pass 1: strict syntax (no floats, no duplicate keys) and the
         // canonical bytes of `signed`, which signatures cover.
-        let tree = canonical::parse(bytes).map_err(|e| err(ErrorKind::Json(e.to_string())))?;
-        let signed = match (&tree, tree.get("signed")) {
-            (Node::Object(_), Some(signed)) => signed,
-            (Node::Object(_), None) => {
-                return Err(err(ErrorKind::Json("missing field \"signed\"".into())));
-            }
-            _ => {
-                return Err(err(ErrorKind::Json(
-                    "expected an object with \"signatures\" and \"signed\"".into(),
-                )));
-            }
+        let canonical_signed = match canonical::canonical_member(bytes, "signed") {
+            // Canonical as it is (every file tuf-oci writes): no rewrite.
+            Some(signed) => bytes[signed].to_vec(),
+            None => canonical_signed(bytes).map_err(|e| err(ErrorKind::Json(e)))?,
         };
-        match signed.get("_type") {
-            Some(Node::String(t)) if t == T::TYPE.name() => {}
-            Some(Node::String(t)) => {
-                return Err(err(ErrorKind::WrongType {
-                    expected: T::TYPE.name(),
-                    found: t.to_string(),
-                }));
-            }
-            _ => {
-                return Err(err(ErrorKind::Json(format!(
-                    "signed._type: expected the string {:?}",
-                    T::TYPE.name()
-                ))));
-            }
-        }
-        let mut canonical_signed = Vec::with_capacity(bytes.len());
-        signed.write(&mut canonical_signed);
-        drop(tree);
 
         // Pass 2: the typed model, straight from the bytes.
-        let envelope: Envelope<T> = typed(bytes).map_err(|e| err(ErrorKind::Json(e)))?;
+        let envelope: Envelope<T> = typed(bytes).map_err(|e| {
+            err(match role_type(bytes) {
+                Some(found) if found != T::TYPE.name() => ErrorKind::WrongType {
+                    expected: T::TYPE.name(),
+                    found,
+                },
+                _ => ErrorKind::Json(e),
+            })
+        })?;
+        if envelope.signed.role_type() != T::TYPE {
+            return Err(err(ErrorKind::WrongType {
+                expected: T::TYPE.name(),
+                found: envelope.signed.role_type().name().to_owned(),
+            }));
+        }
         envelope
             .signed
             .validate()
@@ -236,6 +224,17 @@ impl<T> Metadata<T> {
     }
 }
 
+/// The canonical form of the member `signed` of the JSON text `bytes`.
+fn canonical_signed(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let (canonical, signed) =
+        canonical::canonicalize_member(bytes, "signed").map_err(|e| e.to_string())?;
+    match signed {
+        Some(signed) => Ok(canonical[signed].to_vec()),
+        None if canonical.first() == Some(&b'{') => Err("missing field \"signed\"".into()),
+        None => Err("expected an object with \"signatures\" and \"signed\"".into()),
+    }
+}
+
 /// The file as the typed model sees it.
 #[derive(Deserialize)]
 struct Envelope<T> {
@@ -253,4 +252,21 @@ fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<Envelope<T>, String> {
             Ok(_) => "does not match the schema".to_owned(),
         }
     })
+}
+
+/// `signed._type` of a document that did not match its schema, to tell a
+/// file of another role from a malformed one.
+fn role_type(bytes: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Probe {
+        signed: ProbeSigned,
+    }
+    #[derive(Deserialize)]
+    struct ProbeSigned {
+        #[serde(rename = "_type")]
+        role_type: String,
+    }
+    serde_json::from_slice::<Probe>(bytes)
+        .ok()
+        .map(|p| p.signed.role_type)
 }

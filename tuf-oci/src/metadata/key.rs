@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::Unrecognized;
-use super::canonical::to_canonical_json;
+use super::canonical_writer::to_canonical_json;
 use crate::crypto::{self, PublicKey, hash::sha256_hex};
 
 /// A key ID. Metadata declares them; this implementation computes them

@@ -8,11 +8,13 @@
 //! of `signed` exactly as received, and those bytes are what signatures are
 //! checked over, unknown fields included.
 
-mod canonical;
+pub(crate) mod canonical;
+mod canonical_writer;
 mod common;
 mod delegation;
 mod envelope;
 mod error;
+mod fields;
 mod hashes;
 mod key;
 mod root;
@@ -20,9 +22,8 @@ mod snapshot;
 mod targets;
 mod timestamp;
 
-pub use canonical::{
-    CanonicalError, MAX_METADATA_LEN, canonicalize, escape_control_characters, to_canonical_json,
-};
+pub use canonical::{CanonicalError, MAX_METADATA_LEN, canonicalize, escape_control_characters};
+pub use canonical_writer::to_canonical_json;
 pub use common::{Role, RoleType, SPEC_VERSION, SpecVersion};
 pub use delegation::{DelegatedRole, Delegations, SuccinctRoles};
 pub use envelope::{Metadata, Signature};

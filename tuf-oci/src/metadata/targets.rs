@@ -3,17 +3,19 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::common::{expires, role_common, validate_version};
+use super::fields::{read_fields, read_once, required};
 use super::hashes::verify_length_and_hashes;
 use super::{
     Delegations, Error, ErrorKind, Hashes, Metadata, Role, RoleType, SpecVersion, Unrecognized,
 };
 
 /// `signed` of `targets.json` or of a delegated role's file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Targets {
     /// Always [`RoleType::Targets`].
     #[serde(rename = "_type")]
@@ -36,7 +38,7 @@ pub struct Targets {
 }
 
 /// A target: its length, hashes and free-form `custom` data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetFile {
     /// `length` in bytes.
     pub length: u64,
@@ -98,5 +100,69 @@ impl Targets {
         let delegations = self.delegations.as_ref().ok_or_else(not_delegated)?;
         let (keyids, threshold) = delegations.role_keys(name).ok_or_else(not_delegated)?;
         delegate.verify_threshold(&delegations.keys, keyids, threshold)
+    }
+}
+
+impl<'de> Deserialize<'de> for Targets {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = Targets;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a targets object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Targets, A::Error> {
+                let (mut role_type, mut spec_version, mut version) = (None, None, None);
+                let (mut expires, mut targets, mut delegations) = (None, None, None);
+                let unrecognized = read_fields(map, |name, map| match name {
+                    "_type" => read_once(map, &mut role_type, "_type"),
+                    "spec_version" => read_once(map, &mut spec_version, "spec_version"),
+                    "version" => read_once(map, &mut version, "version"),
+                    "expires" => read_once::<_, String>(map, &mut expires, "expires"),
+                    "targets" => read_once(map, &mut targets, "targets"),
+                    "delegations" => read_once(map, &mut delegations, "delegations"),
+                    _ => Ok(false),
+                })?;
+                let expires = required(expires, "expires")?;
+                Ok(Targets {
+                    role_type: required(role_type, "_type")?,
+                    spec_version: required(spec_version, "spec_version")?,
+                    version: required(version, "version")?,
+                    expires: expires::parse(&expires).map_err(de::Error::custom)?,
+                    targets: required(targets, "targets")?,
+                    delegations: delegations.flatten(),
+                    unrecognized,
+                })
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+impl<'de> Deserialize<'de> for TargetFile {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = TargetFile;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a target file object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<TargetFile, A::Error> {
+                let (mut length, mut hashes, mut custom) = (None, None, None);
+                let unrecognized = read_fields(map, |name, map| match name {
+                    "length" => read_once(map, &mut length, "length"),
+                    "hashes" => read_once(map, &mut hashes, "hashes"),
+                    "custom" => read_once(map, &mut custom, "custom"),
+                    _ => Ok(false),
+                })?;
+                Ok(TargetFile {
+                    length: required(length, "length")?,
+                    hashes: required(hashes, "hashes")?,
+                    custom: custom.flatten(),
+                    unrecognized,
+                })
+            }
+        }
+        d.deserialize_map(Fields)
     }
 }

@@ -108,7 +108,7 @@ pub fn plan(
             let tuf_role = tuf_role_name(&role.name);
             let file = TargetFile {
                 length: info.length,
-                hashes: Hashes([("sha256".to_owned(), sha256.clone())].into()),
+                hashes: Hashes::from([("sha256".to_owned(), sha256.clone())]),
                 custom: None,
                 unrecognized: Default::default(),
             };

@@ -386,7 +386,7 @@ mod tests {
         .unwrap();
         let file = TargetFile {
             length: 1,
-            hashes: Hashes([("sha256".to_owned(), "00".repeat(32))].into()),
+            hashes: Hashes::from([("sha256".to_owned(), "00".repeat(32))]),
             custom: None,
             unrecognized: Default::default(),
         };

@@ -1,6 +1,7 @@
 //! Applying [`Change`]s to a state, unsigned: the new versions of the roles
 //! they touch (root included), before anyone signs them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -14,13 +15,15 @@ use crate::metadata::{
 };
 
 /// A state being edited: every targets role, a new root if one is needed,
-/// and which targets roles need a new version.
+/// and which targets roles need a new version. Roles are borrowed from the
+/// base until a change edits them (a 256-bin repository adding one target
+/// copies one bin, not all of them).
 #[derive(Debug, Clone)]
-pub(super) struct Draft {
+pub(super) struct Draft<'a> {
     /// The base's root, when a change makes a new root version.
     pub root: Option<Root>,
     /// Every targets role of the new state, by name.
-    pub roles: BTreeMap<String, Targets>,
+    pub roles: BTreeMap<String, Cow<'a, Targets>>,
     /// The targets roles that get a new version.
     pub changed: BTreeSet<String>,
 }
@@ -29,11 +32,11 @@ fn state_error(message: String) -> PublishError {
     PublishError::State(message)
 }
 
-impl Draft {
+impl<'a> Draft<'a> {
     /// Apply `changes` to `base`; the new versions expire `validity` after
     /// `now`.
     pub fn new(
-        base: &RepoState,
+        base: &'a RepoState,
         changes: &[Change],
         validity: Validity,
         now: DateTime<Utc>,
@@ -43,7 +46,7 @@ impl Draft {
             roles: base
                 .targets
                 .iter()
-                .map(|(n, m)| (n.clone(), m.signed.clone()))
+                .map(|(n, m)| (n.clone(), Cow::Borrowed(&m.signed)))
                 .collect(),
             changed: BTreeSet::new(),
         };
@@ -53,7 +56,7 @@ impl Draft {
                     let role = role
                         .clone()
                         .unwrap_or_else(|| responsible_role(&draft.roles, name));
-                    let r = draft.roles.get_mut(&role).ok_or_else(|| {
+                    let r = draft.roles.get_mut(&role).map(Cow::to_mut).ok_or_else(|| {
                         state_error(format!("no role {role:?} to add {name:?} to"))
                     })?;
                     r.targets.insert(name.clone(), file.clone());
@@ -93,7 +96,11 @@ impl Draft {
             }
         }
         for name in &draft.changed {
-            let role = draft.roles.get_mut(name).expect("changed roles exist");
+            let role = draft
+                .roles
+                .get_mut(name)
+                .map(Cow::to_mut)
+                .expect("changed roles exist");
             role.version = next_version(name, role.version)?;
             role.expires = expiry(now, validity.targets);
         }
@@ -113,6 +120,7 @@ impl Draft {
             .ok_or_else(|| state_error(format!("no target {name:?}")))?;
         let removed = roles
             .get_mut(&role)
+            .map(Cow::to_mut)
             .expect("found above")
             .targets
             .remove(name);
@@ -135,7 +143,7 @@ impl Draft {
                     .iter_mut()
                     .find(|(_, t)| t.targets.contains_key(&alias))
             {
-                t.targets.remove(&alias);
+                t.to_mut().targets.remove(&alias);
                 self.changed.insert(r.clone());
             }
         }
@@ -156,6 +164,7 @@ impl Draft {
         let parent = self
             .roles
             .get_mut(delegator)
+            .map(Cow::to_mut)
             .ok_or_else(|| state_error(format!("no delegating role {delegator:?}")))?;
         let delegations = parent.delegations.get_or_insert_with(|| Delegations {
             keys: BTreeMap::new(),
@@ -179,7 +188,7 @@ impl Draft {
                 unrecognized: Default::default(),
             });
         let empty = empty_role(parent);
-        self.roles.insert(name.to_owned(), empty);
+        self.roles.insert(name.to_owned(), Cow::Owned(empty));
         self.changed.insert(delegator.to_owned());
         self.changed.insert(name.to_owned());
         Ok(())
@@ -200,6 +209,7 @@ impl Draft {
         let parent = self
             .roles
             .get_mut(delegator)
+            .map(Cow::to_mut)
             .ok_or_else(|| state_error(format!("no delegating role {delegator:?}")))?;
         if parent.delegations.as_ref().is_some_and(|d| {
             d.succinct_roles.is_some() || d.roles.as_ref().is_some_and(|r| !r.is_empty())
@@ -228,13 +238,14 @@ impl Draft {
             if self.roles.contains_key(&name) || TOP_LEVEL_ROLES.contains(&name.as_str()) {
                 return Err(state_error(format!("role {name:?} exists already")));
             }
-            self.roles.insert(name.clone(), empty.clone());
+            self.roles.insert(name.clone(), Cow::Owned(empty.clone()));
             self.changed.insert(name);
         }
         for (target, file) in moved {
             let bin = bins.bin_for_target(&target);
             self.roles
                 .get_mut(&bin)
+                .map(Cow::to_mut)
                 .expect("every bin was made")
                 .targets
                 .insert(target, file);
@@ -255,7 +266,10 @@ impl Draft {
             })
             .map(|(r, _)| r.clone())
             .ok_or_else(|| state_error(format!("no delegated role {name:?}")))?;
-        let parent = roles.get_mut(&delegator).expect("found above");
+        let parent = roles
+            .get_mut(&delegator)
+            .map(Cow::to_mut)
+            .expect("found above");
         if let Some(d) = parent.delegations.as_mut()
             && let Some(list) = d.roles.as_mut()
         {
@@ -331,7 +345,7 @@ impl Draft {
         let d = self
             .roles
             .get_mut(&delegator)
-            .and_then(|t| t.delegations.as_mut())
+            .and_then(|t| t.to_mut().delegations.as_mut())
             .expect("found above");
         let Delegations {
             keys,
@@ -441,7 +455,7 @@ fn edit_keys(
 
 /// The role a target belongs to: the first delegated role (depth first,
 /// as clients search) whose patterns match, else `targets`.
-fn responsible_role(state: &BTreeMap<String, Targets>, name: &str) -> String {
+fn responsible_role(state: &BTreeMap<String, Cow<'_, Targets>>, name: &str) -> String {
     let mut role = "targets".to_owned();
     let mut seen = BTreeSet::new();
     while seen.insert(role.clone()) {

@@ -116,7 +116,7 @@ impl StagedRole {
     }
 }
 
-impl Draft {
+impl Draft<'_> {
     /// The new versions, unsigned: root (if changed) and every changed
     /// targets role, by role name.
     pub(super) fn into_unsigned(mut self) -> Result<BTreeMap<String, StagedRole>, PublishError> {
@@ -128,7 +128,11 @@ impl Draft {
             );
         }
         for name in self.changed {
-            let role = self.roles.remove(&name).expect("changed roles exist");
+            let role = self
+                .roles
+                .remove(&name)
+                .expect("changed roles exist")
+                .into_owned();
             out.insert(
                 name.clone(),
                 StagedRole::Targets(Metadata::new(name, role)?),

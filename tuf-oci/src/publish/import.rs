@@ -33,18 +33,19 @@ pub fn import_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, Publi
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
-    let targets: BTreeMap<String, TargetFile> = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| {
-            fail(
-                path,
-                format!(
-                    "{}: {} (expected {{NAME: {{\"length\": N, \"hashes\": {{\"sha256\": HEX}}}}}})",
-                    e.path(),
-                    e.inner()
-                ),
-            )
-        })?;
+    let targets: BTreeMap<String, TargetFile> = serde_json::from_slice(&bytes).map_err(|_| {
+        // Again with path tracking, only to say where: it is slower.
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let at = match serde_path_to_error::deserialize::<_, BTreeMap<String, TargetFile>>(&mut de)
+        {
+            Err(e) => format!("{}: {}", e.path(), e.inner()),
+            Ok(_) => "does not match the schema".to_owned(),
+        };
+        fail(
+            path,
+            format!("{at} (expected {{NAME: {{\"length\": N, \"hashes\": {{\"sha256\": HEX}}}}}})"),
+        )
+    })?;
     for (name, file) in &targets {
         if file.hashes.get(HashAlgorithm::Sha256).is_none() {
             return Err(fail(path, format!("target {name:?} has no sha256 hash")));

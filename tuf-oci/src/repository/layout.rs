@@ -104,7 +104,7 @@ impl Repository {
             let Some(target) = self.find_target(path) else {
                 continue;
             };
-            for name in target_file_names(path, target.hashes.0.values().map(String::as_str)) {
+            for name in target_file_names(path, target.hashes.values()) {
                 write_file(&safe_join(&targets_dir, &name, "target path")?, content)?;
             }
         }
