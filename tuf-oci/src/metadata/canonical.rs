@@ -246,6 +246,13 @@ pub fn escape_control_characters(canonical: &[u8]) -> Cow<'_, [u8]> {
 pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let mut rest = s.as_bytes();
+    // Most strings (target names, hex digests) are short and need no
+    // escapes: a plain scan beats setting up a vector search.
+    if rest.len() < 128 && !rest.iter().any(|&b| b == b'"' || b == b'\\') {
+        out.extend_from_slice(rest);
+        out.push(b'"');
+        return;
+    }
     while let Some(i) = memchr::memchr2(b'"', b'\\', rest) {
         out.extend_from_slice(&rest[..i]);
         out.push(b'\\');

@@ -17,7 +17,18 @@ use super::canonical::{CanonicalError, write_string};
 
 /// Serialize `value` as OLPC canonical JSON.
 pub fn to_canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CanonicalError> {
-    let mut writer = Writer::default();
+    to_canonical_json_within(value, 0)
+}
+
+/// [`to_canonical_json`] into a buffer of `capacity` bytes to start with.
+pub(crate) fn to_canonical_json_within<T: Serialize + ?Sized>(
+    value: &T,
+    capacity: usize,
+) -> Result<Vec<u8>, CanonicalError> {
+    let mut writer = Writer {
+        out: Vec::with_capacity(capacity),
+        ..Writer::default()
+    };
     value.serialize(&mut writer).map_err(|e| CanonicalError {
         offset: writer.out.len(),
         reason: e.0,

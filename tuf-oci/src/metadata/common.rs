@@ -142,6 +142,13 @@ pub trait Role: Serialize + DeserializeOwned {
     /// Rules of the specification beyond the JSON shape.
     fn validate(&self) -> Result<(), String>;
 
+    /// About how many bytes the canonical JSON of this object takes, or
+    /// more (memory reserved and never written costs nothing): serializing
+    /// into a buffer of that size does not copy it as it grows.
+    fn encoded_len_hint(&self) -> usize {
+        4096
+    }
+
     /// Whether the metadata has expired at `now` (expiry is exclusive: a
     /// role expiring at `now` is expired).
     fn is_expired(&self, now: DateTime<Utc>) -> bool {

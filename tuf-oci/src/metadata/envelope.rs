@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::canonical::{self, MAX_METADATA_LEN, escape_control_characters};
-use super::canonical_writer::to_canonical_json;
+use super::canonical_writer::{to_canonical_json, to_canonical_json_within};
 use super::{Error, ErrorKind, Key, KeyId, Role, Unrecognized};
 
 /// One signature over the canonical form of `signed`.
@@ -95,7 +95,7 @@ impl<T: Role> Metadata<T> {
         signed
             .validate()
             .map_err(|e| Error::new(role.clone(), ErrorKind::Invalid(e)))?;
-        let canonical_signed = to_canonical_json(&signed)
+        let canonical_signed = to_canonical_json_within(&signed, signed.encoded_len_hint())
             .map_err(|e| Error::new(role.clone(), ErrorKind::Json(e.to_string())))?;
         Ok(Self {
             role,

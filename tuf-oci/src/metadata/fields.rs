@@ -16,7 +16,7 @@ use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
 use super::Unrecognized;
 
 /// A field name, borrowed from the input when it has no escapes.
-struct FieldName<'de>(Cow<'de, str>);
+pub(crate) struct FieldName<'de>(pub Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for FieldName<'de> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -1,10 +1,13 @@
 //! `hashes` objects and length + hash checks of downloaded bytes.
 
+use std::borrow::Cow;
+
 use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ErrorKind;
+use super::fields::FieldName;
 use crate::crypto::hash::HashAlgorithm;
 
 /// A `hashes` object: algorithm name → lowercase hex digest.
@@ -13,7 +16,7 @@ use crate::crypto::hash::HashAlgorithm;
 /// one hash, and a `BTreeMap` per target (a node sized for eleven entries)
 /// was half the memory of a parsed 10,000-target role.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Hashes(Vec<(String, String)>);
+pub struct Hashes(Vec<(Cow<'static, str>, String)>);
 
 impl<const N: usize> From<[(String, String); N]> for Hashes {
     fn from(entries: [(String, String); N]) -> Self {
@@ -43,9 +46,19 @@ impl Hashes {
 
     /// Set the digest for the algorithm `name`; returns the one it replaces.
     pub fn insert(&mut self, name: String, digest: String) -> Option<String> {
-        match self.0.binary_search_by(|(n, _)| n.as_str().cmp(&name)) {
+        self.insert_named(&name, digest)
+    }
+
+    /// [`insert`](Self::insert), with the name of a known algorithm kept
+    /// without a copy per target.
+    fn insert_named(&mut self, name: &str, digest: String) -> Option<String> {
+        match self.0.binary_search_by(|(n, _)| n.as_ref().cmp(name)) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, digest)),
             Err(i) => {
+                let name = match HashAlgorithm::from_name(name) {
+                    Some(known) => Cow::Borrowed(known.name()),
+                    None => Cow::Owned(name.to_owned()),
+                };
                 self.0.insert(i, (name, digest));
                 None
             }
@@ -60,14 +73,14 @@ impl Hashes {
     /// The hex digest listed under the algorithm name `name`, known or not.
     pub fn by_name(&self, name: &str) -> Option<&str> {
         self.0
-            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .binary_search_by(|(n, _)| n.as_ref().cmp(name))
             .ok()
             .map(|i| self.0[i].1.as_str())
     }
 
     /// Every (algorithm name, hex digest), in name order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(n, d)| (n.as_str(), d.as_str()))
+        self.0.iter().map(|(n, d)| (n.as_ref(), d.as_str()))
     }
 
     /// Every hex digest, in algorithm name order.
@@ -129,8 +142,8 @@ impl<'de> Deserialize<'de> for Hashes {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Hashes, A::Error> {
                 let mut hashes = Hashes(Vec::with_capacity(map.size_hint().unwrap_or(1)));
-                while let Some((name, digest)) = map.next_entry::<String, String>()? {
-                    if hashes.insert(name, digest).is_some() {
+                while let Some((FieldName(name), digest)) = map.next_entry::<_, String>()? {
+                    if hashes.insert_named(&name, digest).is_some() {
                         return Err(de::Error::custom("duplicate hash algorithm"));
                     }
                 }

@@ -38,15 +38,18 @@ pub struct Targets {
 }
 
 /// A target: its length, hashes and free-form `custom` data.
+///
+/// Fields are declared in key order, so that serializing writes them in
+/// their canonical order (no reordering per target).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetFile {
-    /// `length` in bytes.
-    pub length: u64,
-    /// `hashes`, at least one.
-    pub hashes: Hashes,
     /// `custom`: application data (tuf-oci keeps the OCI media type here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<Value>,
+    /// `hashes`, at least one.
+    pub hashes: Hashes,
+    /// `length` in bytes.
+    pub length: u64,
     /// Fields this implementation does not know.
     #[serde(flatten)]
     pub unrecognized: Unrecognized,
@@ -71,6 +74,12 @@ impl TargetFile {
 
 impl Role for Targets {
     role_common!(Targets, RoleType::Targets);
+
+    fn encoded_len_hint(&self) -> usize {
+        // A target with a sha256 hash and an OCI media type takes about
+        // 180 bytes plus its name.
+        4096 + self.targets.len() * 512
+    }
 
     fn validate(&self) -> Result<(), String> {
         validate_version(self.version)?;

@@ -1,6 +1,7 @@
 //! Signing the new versions a [`Draft`] holds, and finishing a state:
 //! every commit re-signs snapshot and timestamp over the new role files.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -127,17 +128,43 @@ impl Draft<'_> {
                 StagedRole::Root(Metadata::new("root", root)?),
             );
         }
-        for name in self.changed {
-            let role = self
-                .roles
-                .remove(&name)
-                .expect("changed roles exist")
-                .into_owned();
-            out.insert(
-                name.clone(),
-                StagedRole::Targets(Metadata::new(name, role)?),
-            );
+        let changed: Vec<(String, Cow<'_, Targets>)> = self
+            .changed
+            .into_iter()
+            .map(|name| {
+                let role = self.roles.remove(&name).expect("changed roles exist");
+                (name, role)
+            })
+            .collect();
+        // Serializing is the work here (every bin of a big import): on
+        // every core.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = changed.len().div_ceil(threads).max(1);
+        let mut parts: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
+        for (i, role) in changed.into_iter().enumerate() {
+            parts[i / chunk].push(role);
         }
+        let built = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.into_iter()
+                            .map(|(name, role)| {
+                                Metadata::new(name.clone(), role.into_owned())
+                                    .map(|md| (name, StagedRole::Targets(md)))
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("serializing does not panic"))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        out.extend(built.into_iter().flatten());
         Ok(out)
     }
 }
@@ -177,8 +204,8 @@ pub async fn apply(
     let mut roles = BTreeMap::new();
     for (name, role) in draft.into_unsigned()? {
         let signed = match role {
-            StagedRole::Root(md) => StagedRole::Root(sign(&name, md.signed, keys).await?),
-            StagedRole::Targets(md) => StagedRole::Targets(sign(&name, md.signed, keys).await?),
+            StagedRole::Root(md) => StagedRole::Root(sign_with(md, keys).await?),
+            StagedRole::Targets(md) => StagedRole::Targets(sign_with(md, keys).await?),
         };
         roles.insert(name, signed);
     }
@@ -305,11 +332,18 @@ pub(super) async fn new_timestamp(
 /// Sign `signed` as `role` with the keyring's keys for it (whether they
 /// meet the threshold is checked when the whole new state is verified).
 async fn sign<T: Role>(role: &str, signed: T, keys: &Keyring) -> Result<Metadata<T>, PublishError> {
-    let signers: Vec<Arc<dyn Signer>> = keys.signers(role);
+    sign_with(Metadata::new(role, signed)?, keys).await
+}
+
+/// Sign `md` with the keyring's keys for its role.
+async fn sign_with<T: Role>(
+    mut md: Metadata<T>,
+    keys: &Keyring,
+) -> Result<Metadata<T>, PublishError> {
+    let signers: Vec<Arc<dyn Signer>> = keys.signers(md.role());
     if signers.is_empty() {
-        return Err(PublishError::MissingKey(role.to_owned()));
+        return Err(PublishError::MissingKey(md.role().to_owned()));
     }
-    let mut md = Metadata::new(role, signed)?;
     sign_metadata(&mut md, &signers).await?;
     Ok(md)
 }

@@ -37,6 +37,7 @@ pub use staged::{
 pub use state::RepoState;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
@@ -475,8 +476,21 @@ async fn commit_on_latest<S: Store>(
     let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
     let result = async {
         for attempt in 1..=options.attempts {
-            let base = staged::load_base(store, options).await?;
-            let new = build.on(&base, options.validity).await?;
+            let base = Arc::new(staged::load_current(store, options).await?);
+            // The base is checked against the pinned root on another core
+            // while the new state is built on it; nothing is committed
+            // unless the check passes.
+            let check = options.trusted_root.clone().map(|root| {
+                let base = Arc::clone(&base);
+                std::thread::spawn(move || staged::check_base(&base, &root))
+            });
+            let new = build.on(&base, options.validity).await;
+            if let Some(check) = check {
+                check.join().map_err(|_| {
+                    PublishError::State("checking the base state failed unexpectedly".into())
+                })??;
+            }
+            let new = new?;
             if let Some(commit) = commit_files(
                 store,
                 &options.tag,

@@ -29,21 +29,38 @@ pub(super) async fn load_base<S: Store>(
     store: &S,
     options: &PublishOptions,
 ) -> Result<RepoState, PublishError> {
-    let base = RepoState::load(store, &options.tag).await?.ok_or_else(|| {
+    let base = load_current(store, options).await?;
+    if let Some(root) = &options.trusted_root {
+        check_base(&base, root)?;
+    }
+    Ok(base)
+}
+
+/// The current state, not checked yet (see [`check_base`]).
+pub(super) async fn load_current<S: Store>(
+    store: &S,
+    options: &PublishOptions,
+) -> Result<RepoState, PublishError> {
+    RepoState::load(store, &options.tag).await?.ok_or_else(|| {
         PublishError::State(format!(
             "{}:{} holds no TUF repository: run `tuf-oci init` (or `tuf-oci sign`) first",
             store.location(),
             options.tag
         ))
-    })?;
-    // Build only on a state the pinned root vouches for (signatures and
-    // versions; an expired state can still be repaired).
-    if let Some(root) = &options.trusted_root {
-        let parsed = |role: &str| base.targets.get(role);
-        verify_state(base.files(), &parsed, Some(root), DateTime::UNIX_EPOCH)
-            .map_err(|e| PublishError::UntrustedBase(e.to_string()))?;
-    }
-    Ok(base)
+    })
+}
+
+/// Build only on a state the pinned root vouches for (signatures and
+/// versions; an expired state can still be repaired).
+pub(super) fn check_base(base: &RepoState, trusted_root: &[u8]) -> Result<(), PublishError> {
+    let parsed = |role: &str| base.targets.get(role);
+    verify_state(
+        base.files(),
+        &parsed,
+        Some(trusted_root),
+        DateTime::UNIX_EPOCH,
+    )
+    .map_err(|e| PublishError::UntrustedBase(e.to_string()))
 }
 
 /// Store `change_set` under the staging tag; returns the manifest digest.
