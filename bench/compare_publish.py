@@ -14,8 +14,8 @@ system time, which then dominates every tool). tuftool can only take files.
   publish N targets (default 10,000) into a new repository
   add 1 target to it and re-sign (targets, snapshot, timestamp)
   publish M targets (default 100,000) in 256 succinct hashed bins
-tuf-oci writes an OCI image layout (`init` + `target import`; for bins also
-`delegate bins`, each a separate process and all counted); python-tuf writes its
+tuf-oci writes an OCI image layout (`init --targets`; for bins `init`, `delegate
+bins` and `target import`, each a separate process and all counted); python-tuf writes its
 metadata directory (bench/python_publish.py); tuftool (crates.io, 0.17) runs
 `create` and `update` (it has no succinct bins, so it sits out that workload).
 tuftool is heavy to build: the first run builds it once into .cache/tuftool
@@ -107,13 +107,14 @@ class TufOci:
 
     def steps(self, out: Path, files: Path, bins: bool) -> list[list[str]]:
         repo = ["--repository", f"oci:{out}", "--keys", str(self.keys)]
-        steps = [[self.binary, "init", *repo]]
-        key = []
-        if bins:
-            steps.append([self.binary, "delegate", "bins", "--count", "256", "--key-of-role", str(self.bins_key), *repo])
-            key = ["--key", f"bins-*={self.bins_key}"]
-        steps.append([self.binary, "target", "import", str(files), *repo, *key])
-        return steps
+        if not bins:
+            # A new repository that holds its targets from the first commit.
+            return [[self.binary, "init", "--targets", str(files), *repo]]
+        return [
+            [self.binary, "init", *repo],
+            [self.binary, "delegate", "bins", "--count", "256", "--key-of-role", str(self.bins_key), *repo],
+            [self.binary, "target", "import", str(files), *repo, "--key", f"bins-*={self.bins_key}"],
+        ]
 
     def publish(self, out: Path, files: Path, bins: bool) -> tuple[float, int]:
         total, rss = 0.0, 0

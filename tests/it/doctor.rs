@@ -52,7 +52,7 @@ impl Repo {
             Change::AddDelegation {
                 delegator: "targets".into(),
                 name: "team".into(),
-                key: team.key().clone(),
+                key: Box::new(team.key().clone()),
                 paths: vec!["org/team-*".into()],
                 terminating: false,
             },

@@ -49,7 +49,7 @@ async fn one_new_target_among_many_in_256_bins_touches_only_its_bin() {
         delegator: "targets".into(),
         count: 256,
         name_prefix: "bins".into(),
-        key: bins_key.key().clone(),
+        key: Box::new(bins_key.key().clone()),
     }];
     changes.extend((0..n).map(|i| add(&format!("org/app:{i}"), i)));
     // A big commit: the lease must outlast it.
@@ -386,4 +386,70 @@ fn bins_through_the_cli() {
         "{}",
         crate::support::describe(&out)
     );
+}
+
+/// `init --targets`: a new repository holds the listed targets from its
+/// first commit, which verifies from the root `init` pins; a listing that
+/// does not parse names the file and the field, and creates nothing.
+#[test]
+fn init_with_targets_publishes_them_in_the_first_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        crate::support::tuf_oci_in(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listing: BTreeMap<String, serde_json::Value> = (0..3)
+        .map(|i| {
+            let content = format!("target {i}");
+            let digest = tuf_oci::crypto::hash::sha256_hex(content.as_bytes());
+            let file = serde_json::json!({"length": content.len(), "hashes": {"sha256": digest}});
+            (format!("t/{i}.txt"), file)
+        })
+        .collect();
+    std::fs::write(
+        dir.path().join("bad.json"),
+        br#"{"t/x": {"length": "9", "hashes": {"sha256": "00"}}}"#,
+    )
+    .unwrap();
+    let out = run(&["init", "--targets", "bad.json", "--repository", "oci:./bad"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        crate::support::describe(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.json: t/x.length: invalid type"), "{err}");
+    assert!(
+        !dir.path().join("bad/index.json").exists(),
+        "nothing created"
+    );
+
+    std::fs::write(
+        dir.path().join("targets.json"),
+        serde_json::to_vec(&listing).unwrap(),
+    )
+    .unwrap();
+    let out = run(&[
+        "init",
+        "--targets",
+        "targets.json",
+        "--repository",
+        "oci:./store",
+    ]);
+    assert!(out.status.success(), "{}", crate::support::describe(&out));
+    let root = std::fs::read(dir.path().join(crate::support::trusted_root(&out))).unwrap();
+    let state = crate::support::layout_state(&dir.path().join("store"));
+    let targets = &state.targets["targets"].signed.targets;
+    assert_eq!(
+        targets.keys().collect::<Vec<_>>(),
+        listing.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        targets["t/1.txt"].hashes.by_name("sha256"),
+        listing["t/1.txt"]["hashes"]["sha256"].as_str()
+    );
+    publish::verify_files(state.files(), Some(&root), chrono::Utc::now()).unwrap();
 }

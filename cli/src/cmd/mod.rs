@@ -37,7 +37,14 @@ enum Command {
     /// Create a TUF repository (generating any missing top-level key).
     ///
     /// Example: tuf-oci init --repository oci:./store
-    Init(publish::RepoArgs),
+    Init {
+        /// Targets the first commit holds already: a JSON map like a
+        /// targets role's `targets`, or a directory (as `target import`).
+        #[arg(long, value_name = "FILE|DIR")]
+        targets: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        repo: publish::RepoArgs,
+    },
     /// Sign images: create the repository on first use, add the images'
     /// digests as targets, commit.
     ///
@@ -174,7 +181,7 @@ impl Cli {
             Command::Client(args) => client::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Key(args) => key::run(args).await,
-            Command::Init(args) => publish::init(args).await,
+            Command::Init { targets, repo } => publish::init(repo, targets).await,
             Command::Sign { images, repo } => publish::sign(repo, images).await,
             Command::Target { command, repo } => publish::target(repo, command).await,
             Command::Delegate { command, repo } => publish::delegate(repo, command).await,

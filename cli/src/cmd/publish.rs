@@ -2,7 +2,7 @@
 //! `copy`; every change is a [`Plan`], committed here or staged by
 //! `change stage`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -255,13 +255,16 @@ pub(super) async fn create_repository(
     Ok(())
 }
 
-/// Create an empty repository.
-async fn init_repository(
-    args: &RepoArgs,
-    reference: &RepositoryRef,
-    store: &AnyStore,
-) -> anyhow::Result<()> {
-    create_repository(args, reference, store, &[], &[]).await
+/// `AddTarget` changes for the targets listed in (or found in) `from`.
+fn import_changes(from: &Path, role: Option<&str>) -> anyhow::Result<Vec<Change>> {
+    Ok(publish::import_targets(from)?
+        .into_iter()
+        .map(|(name, file)| Change::AddTarget {
+            name,
+            file,
+            role: role.map(str::to_owned),
+        })
+        .collect())
 }
 
 /// Resolve images into `AddTarget` changes.
@@ -368,10 +371,14 @@ pub(super) async fn commit(args: &RepoArgs, plan: Plan) -> anyhow::Result<()> {
 }
 
 /// `tuf-oci init`.
-pub async fn init(args: RepoArgs) -> anyhow::Result<()> {
+pub async fn init(args: RepoArgs, targets: Option<PathBuf>) -> anyhow::Result<()> {
     let reference = args.reference(None)?;
     let store = open_store(&reference)?;
-    init_repository(&args, &reference, &store).await
+    let changes = match targets {
+        Some(from) => import_changes(&from, None)?,
+        None => Vec::new(),
+    };
+    create_repository(&args, &reference, &store, &changes, &[]).await
 }
 
 /// `tuf-oci sign IMAGE-REF...`.
@@ -386,7 +393,7 @@ pub async fn sign(args: RepoArgs, images: Vec<String>) -> anyhow::Result<()> {
                 args.key_dir(&reference).display()
             );
         } else {
-            init_repository(&args, &reference, &store).await?;
+            create_repository(&args, &reference, &store, &[], &[]).await?;
         }
     }
     let changes = add_changes(&images, None).await?;
@@ -456,17 +463,10 @@ pub(super) async fn plan_target(args: &RepoArgs, change: TargetChange) -> anyhow
                 .collect();
             Ok(Plan::new(args.reference(None)?, changes))
         }
-        TargetChange::Import { from, role } => {
-            let changes = publish::import_targets(&from)?
-                .into_iter()
-                .map(|(name, file)| Change::AddTarget {
-                    name,
-                    file,
-                    role: role.clone(),
-                })
-                .collect();
-            Ok(Plan::new(args.reference(None)?, changes))
-        }
+        TargetChange::Import { from, role } => Ok(Plan::new(
+            args.reference(None)?,
+            import_changes(&from, role.as_deref())?,
+        )),
     }
 }
 
@@ -563,7 +563,7 @@ pub(super) async fn plan_delegate(
             delegator,
         } => {
             let signer = args.open_signer(&key_of_role).await?;
-            let key = signer.key().clone();
+            let key = Box::new(signer.key().clone());
             signers.push((name.clone(), signer));
             Change::AddDelegation {
                 delegator,
@@ -581,7 +581,7 @@ pub(super) async fn plan_delegate(
             delegator,
         } => {
             let signer = args.open_signer(&key_of_role).await?;
-            let key = signer.key().clone();
+            let key = Box::new(signer.key().clone());
             signers.push((format!("{prefix}-*"), signer));
             Change::AddBins {
                 delegator,

@@ -76,9 +76,15 @@ impl Role for Targets {
     role_common!(Targets, RoleType::Targets);
 
     fn encoded_len_hint(&self) -> usize {
-        // A target with a sha256 hash and an OCI media type takes about
-        // 180 bytes plus its name.
-        4096 + self.targets.len() * 512
+        // A target with one sha256 hash takes 100 bytes besides its name;
+        // `custom` (an OCI media type, say) is guessed. Not much more: with
+        // huge pages, reserved memory costs as soon as any of it is used.
+        let targets: usize = self
+            .targets
+            .iter()
+            .map(|(name, file)| name.len() + 104 + file.custom.as_ref().map_or(0, |_| 96))
+            .sum();
+        1024 + targets
     }
 
     fn validate(&self) -> Result<(), String> {

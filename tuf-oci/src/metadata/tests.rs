@@ -254,3 +254,34 @@ fn multibyte_key_ids_in_signatures_do_not_panic() {
     let e = md.verify_threshold(&BTreeMap::new(), &[], 1).unwrap_err();
     assert!(e.to_string().contains("not a key of this role"), "{e}");
 }
+
+#[test]
+fn signatures_made_here_count_only_for_their_own_key_and_bytes() {
+    let (private, key, id) = key(Scheme::Ed25519);
+    let (_, other, _) = self::key(Scheme::Ed25519);
+    let signed: Timestamp = serde_json::from_value(timestamp_json()).unwrap();
+    let mut md = Metadata::new("timestamp", signed).unwrap();
+    let sig = private.sign(md.canonical_signed()).unwrap();
+    md.add_signature_made_here(&key, id.clone(), &sig);
+    let keys = |k: &Key| BTreeMap::from([(id.clone(), k.clone())]);
+    md.verify_threshold(&keys(&key), std::slice::from_ref(&id), 1)
+        .unwrap();
+    // The same key ID bound to another key: checked, and refused.
+    assert!(
+        md.verify_threshold(&keys(&other), std::slice::from_ref(&id), 1)
+            .is_err()
+    );
+    // A wrong signature recorded as made here is not trusted for another
+    // signature value: the file's copy is verified like any other.
+    let mut forged = md.clone();
+    forged.signatures[0].sig = hex::encode([0u8; 64]);
+    assert!(
+        forged
+            .verify_threshold(&keys(&key), std::slice::from_ref(&id), 1)
+            .is_err()
+    );
+    // Read back from bytes, the signature is verified again (and holds).
+    let read = Metadata::<Timestamp>::from_slice(&md.to_bytes()).unwrap();
+    read.verify_threshold(&keys(&key), std::slice::from_ref(&id), 1)
+        .unwrap();
+}

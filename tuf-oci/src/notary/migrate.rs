@@ -79,7 +79,7 @@ pub fn plan(
         plan.changes.push(Change::AddDelegation {
             delegator: tuf_role_name(parent),
             name,
-            key: key.clone(),
+            key: Box::new(key.clone()),
             paths,
             terminating: false,
         });

@@ -38,9 +38,10 @@ pub enum OciError {
 
 /// Everything to push for one repository state, in push order.
 #[derive(Debug, Clone)]
-pub struct CommitObjects {
-    /// Every blob: the empty config and each metadata file.
-    pub blobs: Vec<Vec<u8>>,
+pub struct CommitObjects<'a> {
+    /// Every blob with its digest: the empty config and each metadata file
+    /// (borrowed from the files the commit is built from).
+    pub blobs: Vec<(Digest, &'a [u8])>,
     /// Child manifests (delegation manifests, then the top-level manifest).
     pub manifests: Vec<Vec<u8>>,
     /// The commit index.
@@ -60,10 +61,10 @@ fn is_top_level(name: &str) -> bool {
         && matches!(role, "root.json" | "snapshot.json" | "targets.json")
 }
 
-fn layer(name: &str, bytes: &[u8], inline: bool) -> Value {
+fn layer(name: &str, bytes: &[u8], digest: &Digest, inline: bool) -> Value {
     let mut d = json!({
         "mediaType": MEDIA_TYPE_METADATA,
-        "digest": sha256_digest(bytes).to_string(),
+        "digest": digest.to_string(),
         "size": bytes.len(),
         "annotations": { ANNOTATION_FILENAME: name },
     });
@@ -95,17 +96,17 @@ fn manifest(artifact_type: &str, layers: Vec<Value>) -> Vec<u8> {
 
 /// Lay out `files` (file name → exact bytes) as a commit: the name is
 /// `VERSION.ROLE.json` for every file but `timestamp.json`.
-pub fn build_commit(files: &BTreeMap<String, Vec<u8>>) -> Result<CommitObjects, OciError> {
+pub fn build_commit(files: &BTreeMap<String, Vec<u8>>) -> Result<CommitObjects<'_>, OciError> {
     build_commit_on(files, None)
 }
 
 /// [`build_commit`] for a state that replaces the commit `parent`, which
 /// the index names (`tuf-oci.parent`), so that history can be walked (and
 /// pruned) from the commit tag.
-pub fn build_commit_on(
-    files: &BTreeMap<String, Vec<u8>>,
+pub fn build_commit_on<'a>(
+    files: &'a BTreeMap<String, Vec<u8>>,
     parent: Option<&Digest>,
-) -> Result<CommitObjects, OciError> {
+) -> Result<CommitObjects<'a>, OciError> {
     let format = |reason: String| OciError::Format {
         location: "new commit".into(),
         reason,
@@ -113,6 +114,11 @@ pub fn build_commit_on(
     if !files.contains_key("timestamp.json") {
         return Err(format("timestamp.json is missing".into()));
     }
+    // Each file is hashed once, for its descriptor and its push.
+    let digests: BTreeMap<&String, Digest> = files
+        .iter()
+        .map(|(name, bytes)| (name, sha256_digest(bytes)))
+        .collect();
     // Top-level files: roots by version, then timestamp, snapshot, targets.
     let mut top: Vec<(&String, &Vec<u8>)> = files.iter().filter(|(n, _)| is_top_level(n)).collect();
     top.sort_by_key(|(name, _)| {
@@ -130,7 +136,14 @@ pub fn build_commit_on(
     }
     let top_layers = top
         .iter()
-        .map(|(name, bytes)| layer(name, bytes, name.as_str() == "timestamp.json"))
+        .map(|(name, bytes)| {
+            layer(
+                name,
+                bytes,
+                &digests[*name],
+                name.as_str() == "timestamp.json",
+            )
+        })
         .collect();
     let top_manifest = manifest(ARTIFACT_TYPE_TOP_LEVEL, top_layers);
 
@@ -141,7 +154,10 @@ pub fn build_commit_on(
         .map(|chunk| {
             manifest(
                 ARTIFACT_TYPE_DELEGATIONS,
-                chunk.iter().map(|(n, b)| layer(n, b, false)).collect(),
+                chunk
+                    .iter()
+                    .map(|(n, b)| layer(n, b, &digests[*n], false))
+                    .collect(),
             )
         })
         .collect();
@@ -174,8 +190,12 @@ pub fn build_commit_on(
     }
     let index = object_bytes(&index);
     check_size("the commit index", &index)?;
-    let mut blobs = vec![b"{}".to_vec()];
-    blobs.extend(files.values().cloned());
+    let mut blobs = vec![(sha256_digest(b"{}"), &b"{}"[..])];
+    blobs.extend(
+        files
+            .iter()
+            .map(|(name, bytes)| (digests[name].clone(), bytes.as_slice())),
+    );
     let mut manifests = delegation_manifests;
     manifests.push(top_manifest);
     Ok(CommitObjects {
@@ -204,7 +224,7 @@ fn check_size(what: &str, bytes: &[u8]) -> Result<(), OciError> {
 /// for other writers (the publisher adds them): see [`push_objects`].
 pub async fn push_commit<S: Store>(
     store: &S,
-    objects: &CommitObjects,
+    objects: &CommitObjects<'_>,
     tag: &str,
 ) -> Result<Digest, OciError> {
     if !is_valid_tag(tag) {
@@ -219,7 +239,7 @@ pub async fn push_commit<S: Store>(
 /// the one write that makes a commit current.
 pub async fn move_tag<S: Store>(
     store: &S,
-    objects: &CommitObjects,
+    objects: &CommitObjects<'_>,
     tag: &str,
 ) -> Result<(), OciError> {
     store
@@ -239,13 +259,13 @@ pub async fn move_tag<S: Store>(
 /// are known to be in the store and are not pushed again.
 pub async fn push_objects<S: Store>(
     store: &S,
-    objects: &CommitObjects,
+    objects: &CommitObjects<'_>,
     present: &HashSet<Digest>,
 ) -> Result<Digest, OciError> {
     let span = tracing::info_span!("push_objects", store = %store.location());
     async {
-        for blob in &objects.blobs {
-            if !present.contains(&sha256_digest(blob)) {
+        for (digest, blob) in &objects.blobs {
+            if !present.contains(digest) {
                 store.put_blob(blob).await?;
             }
         }
@@ -473,14 +493,15 @@ mod tests {
 
     #[test]
     fn commit_round_trip() {
-        let objects = build_commit(&files()).unwrap();
+        let files = files();
+        let objects = build_commit(&files).unwrap();
         assert_eq!(
             objects.manifests.len(),
             2,
             "one delegation manifest and the top-level one"
         );
         // Deterministic: the same files give the same commit.
-        assert_eq!(build_commit(&files()).unwrap().index, objects.index);
+        assert_eq!(build_commit(&files).unwrap().index, objects.index);
         let digest = sha256_digest(&objects.index);
         let index = CommitIndex::parse("test", digest, objects.index.clone()).unwrap();
         let top = objects.manifests.last().unwrap().clone();
@@ -502,7 +523,8 @@ mod tests {
 
     #[test]
     fn a_top_level_manifest_must_match_the_index() {
-        let objects = build_commit(&files()).unwrap();
+        let files = files();
+        let objects = build_commit(&files).unwrap();
         let index =
             CommitIndex::parse("test", sha256_digest(&objects.index), objects.index.clone())
                 .unwrap();
@@ -518,7 +540,8 @@ mod tests {
     #[test]
     fn index_entries_carry_neither_artifact_type_nor_data() {
         // skopeo 1.9 cannot copy such an index with its digest preserved.
-        let objects = build_commit(&files()).unwrap();
+        let files = files();
+        let objects = build_commit(&files).unwrap();
         let value: Value = serde_json::from_slice(&objects.index).unwrap();
         for entry in value["manifests"].as_array().unwrap() {
             assert!(

@@ -31,8 +31,9 @@ pub enum Change {
         delegator: String,
         /// The new role.
         name: String,
-        /// Its public key.
-        key: Key,
+        /// Its public key (boxed: a change list of 100,000 targets is a
+        /// list of this enum, sized by its largest variant).
+        key: Box<Key>,
         /// Path patterns (`org/app:*`).
         paths: Vec<String>,
         /// Whether the search stops at this role.
@@ -50,7 +51,7 @@ pub enum Change {
         /// Bin name prefix.
         name_prefix: String,
         /// The key every bin is signed with.
-        key: Key,
+        key: Box<Key>,
     },
     /// Remove a delegated role (and its targets).
     RemoveDelegation {

@@ -53,14 +53,17 @@ impl<'a> Draft<'a> {
         for change in changes {
             match change {
                 Change::AddTarget { name, file, role } => {
-                    let role = role
-                        .clone()
-                        .unwrap_or_else(|| responsible_role(&draft.roles, name));
+                    let role = match role {
+                        Some(role) => role.clone(),
+                        None => responsible_role(&draft.roles, name).to_owned(),
+                    };
                     let r = draft.roles.get_mut(&role).map(Cow::to_mut).ok_or_else(|| {
                         state_error(format!("no role {role:?} to add {name:?} to"))
                     })?;
                     r.targets.insert(name.clone(), file.clone());
-                    draft.changed.insert(role);
+                    if !draft.changed.contains(&role) {
+                        draft.changed.insert(role);
+                    }
                 }
                 Change::RemoveTarget { name } => draft.remove_target(name)?,
                 Change::AddDelegation {
@@ -454,17 +457,27 @@ fn edit_keys(
 }
 
 /// The role a target belongs to: the first delegated role (depth first,
-/// as clients search) whose patterns match, else `targets`.
-fn responsible_role(state: &BTreeMap<String, Cow<'_, Targets>>, name: &str) -> String {
-    let mut role = "targets".to_owned();
-    let mut seen = BTreeSet::new();
-    while seen.insert(role.clone()) {
-        let Some(delegations) = state.get(&role).and_then(|t| t.delegations.as_ref()) else {
+/// as clients search) whose patterns match, else `targets`. (This runs
+/// once per target of an import: the walk borrows the names it passes.)
+fn responsible_role<'s>(state: &'s BTreeMap<String, Cow<'_, Targets>>, name: &str) -> &'s str {
+    let mut role: &'s str = "targets";
+    let mut seen: Vec<&'s str> = Vec::new();
+    while !seen.contains(&role) {
+        seen.push(role);
+        let Some(delegations) = state.get(role).and_then(|t| t.delegations.as_ref()) else {
             break;
         };
-        match delegations.roles_for_target(name).into_iter().next() {
-            Some((child, _)) if state.contains_key(&child) => role = child,
-            _ => break,
+        let child = match (&delegations.roles, &delegations.succinct_roles) {
+            (Some(roles), _) => roles
+                .iter()
+                .find(|r| r.is_delegated_path(name))
+                .map(|r| Cow::Borrowed(r.name.as_str())),
+            (None, Some(bins)) => Some(Cow::Owned(bins.bin_for_target(name))),
+            (None, None) => None,
+        };
+        match child.and_then(|c| state.get_key_value(c.as_ref())) {
+            Some((child, _)) => role = child,
+            None => break,
         }
     }
     role

@@ -149,12 +149,14 @@ pub async fn sign_metadata<T>(
             .instrument(span)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        if !signer.signs_in_process() {
-            let public = signer.key().public_key().map_err(|e| fail(e.to_string()))?;
-            public
-                .verify(metadata.canonical_signed(), &sig)
-                .map_err(|_| fail("the signer returned a signature that does not verify".into()))?;
+        if signer.signs_in_process() {
+            metadata.add_signature_made_here(signer.key(), signer.key_id().clone(), &sig);
+            continue;
         }
+        let public = signer.key().public_key().map_err(|e| fail(e.to_string()))?;
+        public
+            .verify(metadata.canonical_signed(), &sig)
+            .map_err(|_| fail("the signer returned a signature that does not verify".into()))?;
         metadata.add_signature(signer.key_id().clone(), &sig);
     }
     Ok(())
