@@ -338,6 +338,28 @@ async fn a_state_that_would_not_verify_is_not_published() {
     );
 }
 
+/// A signer that counts the signatures it is asked for.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn tuf_oci::signer::Signer>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl tuf_oci::signer::Signer for Counting {
+    fn key(&self) -> &tuf_oci::metadata::Key {
+        self.inner.key()
+    }
+
+    fn key_id(&self) -> &tuf_oci::metadata::KeyId {
+        self.inner.key_id()
+    }
+
+    fn sign<'a>(&'a self, msg: &'a [u8]) -> tuf_oci::signer::SignFuture<'a> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.sign(msg)
+    }
+}
+
 /// Someone with write access to the registry but not the keys replaces the
 /// commit: a publisher pinned to its root refuses to build on that state
 /// (it would otherwise re-sign the intruder's changes with real keys).
@@ -373,13 +395,30 @@ async fn a_publisher_builds_only_on_states_its_root_vouches_for() {
     .await
     .unwrap();
 
-    let err = publish::publish(&store, &[add("next", 2)], &keys, &pinned)
+    // The same keys, counting what they are asked to sign.
+    let signed = Arc::new(AtomicUsize::new(0));
+    let mut counted = Keyring::new();
+    for role in ["root", "targets", "snapshot", "timestamp"] {
+        for inner in keys.signers(role) {
+            let counter = Counting {
+                inner,
+                calls: Arc::clone(&signed),
+            };
+            counted.add(role, Arc::new(counter));
+        }
+    }
+    let err = publish::publish(&store, &[add("next", 2)], &counted, &pinned)
         .await
         .unwrap_err()
         .to_string();
     assert!(
         err.contains("does not verify from the pinned root"),
         "{err}"
+    );
+    assert_eq!(
+        signed.load(Ordering::SeqCst),
+        0,
+        "no key was asked to sign anything built on the intruder's state"
     );
     let now = RepoState::load(&store, "tuf-commit")
         .await

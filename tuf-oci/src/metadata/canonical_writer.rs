@@ -252,6 +252,18 @@ fn from_json(e: serde_json::Error) -> WriteError {
     WriteError(e.to_string())
 }
 
+impl<'w, S> Variant<'w, S> {
+    fn new(
+        writer: &'w mut Writer,
+        inner: Result<S, serde_json::Error>,
+    ) -> Result<Self, WriteError> {
+        Ok(Self {
+            writer,
+            inner: inner.map_err(from_json)?,
+        })
+    }
+}
+
 macro_rules! integers {
     ($($method:ident: $t:ty),*) => {
         $(fn $method(self, v: $t) -> Result<(), WriteError> {
@@ -360,18 +372,11 @@ impl<'w> ser::Serializer for &'w mut Writer {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleVariant, WriteError> {
-        let inner = ser::Serializer::serialize_tuple_variant(
-            serde_json::value::Serializer,
-            name,
-            index,
-            variant,
-            len,
+        let values = serde_json::value::Serializer;
+        Variant::new(
+            self,
+            ser::Serializer::serialize_tuple_variant(values, name, index, variant, len),
         )
-        .map_err(from_json)?;
-        Ok(Variant {
-            writer: self,
-            inner,
-        })
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Object<'w>, WriteError> {
         Ok(Object::open(self))
@@ -386,18 +391,11 @@ impl<'w> ser::Serializer for &'w mut Writer {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStructVariant, WriteError> {
-        let inner = ser::Serializer::serialize_struct_variant(
-            serde_json::value::Serializer,
-            name,
-            index,
-            variant,
-            len,
+        let values = serde_json::value::Serializer;
+        Variant::new(
+            self,
+            ser::Serializer::serialize_struct_variant(values, name, index, variant, len),
         )
-        .map_err(from_json)?;
-        Ok(Variant {
-            writer: self,
-            inner,
-        })
     }
 }
 

@@ -144,7 +144,9 @@ impl<'de> Deserialize<'de> for Hashes {
                 let mut hashes = Hashes(Vec::with_capacity(map.size_hint().unwrap_or(1)));
                 while let Some((FieldName(name), digest)) = map.next_entry::<_, String>()? {
                     if hashes.insert_named(&name, digest).is_some() {
-                        return Err(de::Error::custom("duplicate hash algorithm"));
+                        return Err(de::Error::custom(format_args!(
+                            "duplicate hash algorithm {name:?}"
+                        )));
                     }
                 }
                 Ok(hashes)

@@ -200,9 +200,32 @@ pub async fn apply(
     validity: Validity,
     now: DateTime<Utc>,
 ) -> Result<NewState, PublishError> {
-    let draft = Draft::new(base, changes, validity, now)?;
+    let unsigned = unsigned_roles(base, changes, validity, now)?;
+    sign_roles(base, unsigned, keys, validity, now).await
+}
+
+/// The new versions `changes` make of the roles of `base` (expiring
+/// `validity` after `now`), not signed yet: no key is involved.
+pub(super) fn unsigned_roles(
+    base: &RepoState,
+    changes: &[Change],
+    validity: Validity,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, StagedRole>, PublishError> {
+    Draft::new(base, changes, validity, now)?.into_unsigned()
+}
+
+/// Sign the new role versions `unsigned` (made on `base` by
+/// [`unsigned_roles`]) with `keys`, then snapshot and timestamp.
+pub(super) async fn sign_roles(
+    base: &RepoState,
+    unsigned: BTreeMap<String, StagedRole>,
+    keys: &Keyring,
+    validity: Validity,
+    now: DateTime<Utc>,
+) -> Result<NewState, PublishError> {
     let mut roles = BTreeMap::new();
-    for (name, role) in draft.into_unsigned()? {
+    for (name, role) in unsigned {
         let signed = match role {
             StagedRole::Root(md) => StagedRole::Root(sign_with(md, keys).await?),
             StagedRole::Targets(md) => StagedRole::Targets(sign_with(md, keys).await?),

@@ -425,22 +425,43 @@ enum Build<'a> {
 }
 
 impl Build<'_> {
-    async fn on(self, base: &RepoState, validity: Validity) -> Result<NewState, PublishError> {
+    /// What can be built before the base is known to be trusted, because
+    /// no key signs it: for changes, the new role versions, unsigned.
+    fn unsigned(
+        self,
+        base: &RepoState,
+        validity: Validity,
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, StagedRole>, PublishError> {
         match self {
-            Build::Changes(changes, keys) => apply(base, changes, keys, validity, Utc::now()).await,
+            Build::Changes(changes, _) => edit::unsigned_roles(base, changes, validity, now),
+            _ => Ok(BTreeMap::new()),
+        }
+    }
+
+    /// The new state, signed: only on a base that passed its check.
+    async fn signed(
+        self,
+        base: &RepoState,
+        unsigned: BTreeMap<String, StagedRole>,
+        validity: Validity,
+        now: DateTime<Utc>,
+    ) -> Result<NewState, PublishError> {
+        match self {
+            Build::Changes(_, keys) => edit::sign_roles(base, unsigned, keys, validity, now).await,
             Build::Staged(change_set, keys) => {
                 staged::check_fresh(base, change_set)?;
                 let roles = change_set.roles.clone();
-                let files = finish(base, &roles, keys, validity, Utc::now()).await?;
+                let files = finish(base, &roles, keys, validity, now).await?;
                 Ok(NewState { files, roles })
             }
             Build::Timestamp(keys) if !keys.signers("snapshot").is_empty() => {
                 let roles = BTreeMap::new();
-                let files = finish(base, &roles, keys, validity, Utc::now()).await?;
+                let files = finish(base, &roles, keys, validity, now).await?;
                 Ok(NewState { files, roles })
             }
             Build::Timestamp(keys) => {
-                let files = edit::new_timestamp(base, keys, validity, Utc::now()).await?;
+                let files = edit::new_timestamp(base, keys, validity, now).await?;
                 Ok(NewState {
                     files,
                     roles: BTreeMap::new(),
@@ -478,19 +499,22 @@ async fn commit_on_latest<S: Store>(
         for attempt in 1..=options.attempts {
             let base = Arc::new(staged::load_current(store, options).await?);
             // The base is checked against the pinned root on another core
-            // while the new state is built on it; nothing is committed
-            // unless the check passes.
+            // while the part of the new state that needs no key is built;
+            // no key signs anything until the check has passed.
             let check = options.trusted_root.clone().map(|root| {
                 let base = Arc::clone(&base);
-                std::thread::spawn(move || staged::check_base(&base, &root))
+                tokio::task::spawn_blocking(move || staged::check_base(&base, &root))
             });
-            let new = build.on(&base, options.validity).await;
+            let now = Utc::now();
+            let unsigned = build.unsigned(&base, options.validity, now);
             if let Some(check) = check {
-                check.join().map_err(|_| {
-                    PublishError::State("checking the base state failed unexpectedly".into())
+                check.await.map_err(|e| {
+                    PublishError::State(format!("checking the base state failed: {e}"))
                 })??;
             }
-            let new = new?;
+            let new = build
+                .signed(&base, unsigned?, options.validity, now)
+                .await?;
             if let Some(commit) = commit_files(
                 store,
                 &options.tag,
