@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::canonical::{self, MAX_METADATA_LEN, escape_control_characters};
+use super::canonical_check;
 use super::canonical_writer::{to_canonical_json, to_canonical_json_within};
 use super::{Error, ErrorKind, Key, KeyId, Role, Unrecognized};
 
@@ -60,7 +61,7 @@ impl<T: Role> Metadata<T> {
         }
         // Pass 1: strict syntax (no floats, no duplicate keys) and the
         // canonical bytes of `signed`, which signatures cover.
-        let canonical_signed = match canonical::canonical_member(bytes, "signed") {
+        let canonical_signed = match canonical_check::canonical_member(bytes, "signed") {
             // Canonical as it is (every file tuf-oci writes): no rewrite.
             Some(signed) => bytes[signed].to_vec(),
             None => canonical_signed(bytes).map_err(|e| err(ErrorKind::Json(e)))?,

@@ -9,6 +9,7 @@
 //! checked over, unknown fields included.
 
 pub(crate) mod canonical;
+pub(crate) mod canonical_check;
 mod canonical_writer;
 mod common;
 mod delegation;
