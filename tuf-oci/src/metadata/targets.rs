@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::common::{expires, role_common, validate_version};
-use super::fields::{read_fields, read_once, required};
+use super::fields::{SortedMap, read_fields, read_once, required};
 use super::hashes::verify_length_and_hashes;
 use super::{
     Delegations, Error, ErrorKind, Hashes, Metadata, Role, RoleType, SpecVersion, Unrecognized,
@@ -134,7 +134,9 @@ impl<'de> Deserialize<'de> for Targets {
                     "spec_version" => read_once(map, &mut spec_version, "spec_version"),
                     "version" => read_once(map, &mut version, "version"),
                     "expires" => read_once::<_, String>(map, &mut expires, "expires"),
-                    "targets" => read_once(map, &mut targets, "targets"),
+                    "targets" => {
+                        read_once::<_, SortedMap<TargetFile>>(map, &mut targets, "targets")
+                    }
                     "delegations" => read_once(map, &mut delegations, "delegations"),
                     _ => Ok(false),
                 })?;
@@ -144,7 +146,7 @@ impl<'de> Deserialize<'de> for Targets {
                     spec_version: required(spec_version, "spec_version")?,
                     version: required(version, "version")?,
                     expires: expires::parse(&expires).map_err(de::Error::custom)?,
-                    targets: required(targets, "targets")?,
+                    targets: required(targets, "targets")?.0,
                     delegations: delegations.flatten(),
                     unrecognized,
                 })

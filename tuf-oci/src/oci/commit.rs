@@ -266,7 +266,7 @@ pub async fn push_objects<S: Store>(
     async {
         for (digest, blob) in &objects.blobs {
             if !present.contains(digest) {
-                store.put_blob(blob).await?;
+                store.put_blob_hashed(digest, blob).await?;
             }
         }
         for m in &objects.manifests {

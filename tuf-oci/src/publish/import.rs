@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::PublishError;
 use crate::crypto::hash::HashAlgorithm;
-use crate::metadata::{MAX_METADATA_LEN, TargetFile};
+use crate::metadata::{MAX_METADATA_LEN, SortedMap, TargetFile};
 
 fn fail(path: &Path, detail: impl std::fmt::Display) -> PublishError {
     PublishError::State(format!("{}: {detail}", path.display()))
@@ -33,7 +33,7 @@ pub fn import_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, Publi
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
-    let targets: BTreeMap<String, TargetFile> = serde_json::from_slice(&bytes).map_err(|_| {
+    let SortedMap::<TargetFile>(targets) = serde_json::from_slice(&bytes).map_err(|_| {
         // Again with path tracking, only to say where: it is slower.
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let at = match serde_path_to_error::deserialize::<_, BTreeMap<String, TargetFile>>(&mut de)

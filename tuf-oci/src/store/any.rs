@@ -55,6 +55,10 @@ impl Store for AnyStore {
         forward!(self, s => s.put_blob(bytes).await)
     }
 
+    async fn put_blob_hashed(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        forward!(self, s => s.put_blob_hashed(digest, bytes).await)
+    }
+
     async fn get_manifest(
         &self,
         reference: &Reference,

@@ -146,12 +146,18 @@ impl LayoutStore {
 
     fn write_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let digest = sha256_digest(bytes);
-        let path = self.blob_path(&digest);
+        self.write_blob_as(&digest, bytes)?;
+        Ok(digest)
+    }
+
+    /// Write `bytes` under `digest`, their sha256 (the caller's word).
+    fn write_blob_as(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.blob_path(digest);
         if !path.exists() {
             self.ensure_layout()?;
             write_atomically(&path, bytes).map_err(io_error(&path))?;
         }
-        Ok(digest)
+        Ok(())
     }
 }
 
@@ -186,6 +192,10 @@ impl Store for LayoutStore {
 
     async fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         self.write_blob(bytes)
+    }
+
+    async fn put_blob_hashed(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write_blob_as(digest, bytes)
     }
 
     async fn get_manifest(

@@ -117,6 +117,27 @@ pub trait Store: Send + Sync {
     /// Store a blob (idempotent); returns its sha256 digest.
     fn put_blob(&self, bytes: &[u8]) -> impl Future<Output = Result<Digest, StoreError>> + Send;
 
+    /// Store a blob whose sha256 `digest` the caller has computed from
+    /// these very bytes (a commit hashes each file once); idempotent. The
+    /// stores of this crate take the digest as given instead of hashing
+    /// again; the default stores the blob and compares.
+    fn put_blob_hashed(
+        &self,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            let stored = self.put_blob(bytes).await?;
+            if &stored == digest {
+                Ok(())
+            } else {
+                Err(StoreError::Invalid(format!(
+                    "blob stored as {stored}, expected {digest}"
+                )))
+            }
+        }
+    }
+
     /// A manifest by tag or digest, at most `max_len` bytes; by digest, the
     /// bytes are verified against it.
     fn get_manifest(

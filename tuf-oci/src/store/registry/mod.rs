@@ -462,10 +462,16 @@ impl Store for RegistryStore {
 
     async fn put_blob(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
         let digest = sha256_digest(bytes);
-        if !self.has_blob(&digest).await? {
-            self.upload(&digest, bytes).await?;
-        }
+        self.put_blob_hashed(&digest, bytes).await?;
         Ok(digest)
+    }
+
+    /// The registry checks the digest itself when the upload completes.
+    async fn put_blob_hashed(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        if !self.has_blob(digest).await? {
+            self.upload(digest, bytes).await?;
+        }
+        Ok(())
     }
 
     async fn get_manifest(
