@@ -3,6 +3,7 @@
 
 usage: bench/compare_publish.py [--runs R] [--targets N] [--bin-targets M] [--tuf-oci PATH]
                                 [--tuftool PATH | --no-tuftool] [--input json|files]
+                                [--bins-in-steps]
 
 Workloads (ed25519 keys, consistent snapshots, sha256, threshold 1, 100-byte targets
 on tmpfs; separate processes, start-up included; keys generated beforehand,
@@ -14,8 +15,9 @@ system time, which then dominates every tool). tuftool can only take files.
   publish N targets (default 10,000) into a new repository
   add 1 target to it and re-sign (targets, snapshot, timestamp)
   publish M targets (default 100,000) in 256 succinct hashed bins
-tuf-oci writes an OCI image layout (`init --targets`; for bins `init`, `delegate
-bins` and `target import`, each a separate process and all counted); python-tuf writes its
+tuf-oci writes an OCI image layout (`init --targets`, with `--bins 256` for the
+bins workload; with --bins-in-steps that one is `init`, `delegate bins` and
+`target import`, three processes and three commits, all counted); python-tuf writes its
 metadata directory (bench/python_publish.py); tuftool (crates.io, 0.17) runs
 `create` and `update` (it has no succinct bins, so it sits out that workload).
 tuftool is heavy to build: the first run builds it once into .cache/tuftool
@@ -90,8 +92,9 @@ def tuftool_binary(given: str | None) -> Path:
 class TufOci:
     name = "tuf-oci"
 
-    def __init__(self, binary: Path, work: Path):
+    def __init__(self, binary: Path, work: Path, separate_steps: bool):
         self.binary = str(binary)
+        self.separate_steps = separate_steps
         self.keys = work / "tuf-oci-keys"
         self.keys.mkdir()
         for role in ("root", "targets", "snapshot", "timestamp", "bins"):
@@ -107,14 +110,19 @@ class TufOci:
 
     def steps(self, out: Path, files: Path, bins: bool) -> list[list[str]]:
         repo = ["--repository", f"oci:{out}", "--keys", str(self.keys)]
+        # A new repository that holds its targets from the first commit (in
+        # 256 bins from the start, for the bins workload), as python-tuf's
+        # script writes its repository in one go.
+        init = [self.binary, "init", "--targets", str(files), *repo]
         if not bins:
-            # A new repository that holds its targets from the first commit.
-            return [[self.binary, "init", "--targets", str(files), *repo]]
-        return [
-            [self.binary, "init", *repo],
-            [self.binary, "delegate", "bins", "--count", "256", "--key-of-role", str(self.bins_key), *repo],
-            [self.binary, "target", "import", str(files), *repo, "--key", f"bins-*={self.bins_key}"],
-        ]
+            return [init]
+        if self.separate_steps:
+            return [
+                [self.binary, "init", *repo],
+                [self.binary, "delegate", "bins", "--count", "256", "--key-of-role", str(self.bins_key), *repo],
+                [self.binary, "target", "import", str(files), *repo, "--key", f"bins-*={self.bins_key}"],
+            ]
+        return [[*init, "--bins", "256", "--bins-key", str(self.bins_key)]]
 
     def publish(self, out: Path, files: Path, bins: bool) -> tuple[float, int]:
         total, rss = 0.0, 0
@@ -191,6 +199,8 @@ def main() -> None:
     ap.add_argument("--tuftool")
     ap.add_argument("--no-tuftool", action="store_true")
     ap.add_argument("--input", choices=["json", "files"], default="json")
+    ap.add_argument("--bins-in-steps", action="store_true",
+                    help="tuf-oci builds the bins repository in three commands, three commits")
     args = ap.parse_args()
     base = Path("/dev/shm") if Path("/dev/shm").is_dir() else None
     with tempfile.TemporaryDirectory(prefix="compare-publish-", dir=base) as tmp:
@@ -199,7 +209,7 @@ def main() -> None:
         listed = [make_files(files, args.targets), make_files(one, 1, prefix="new"),
                   make_files(many, args.bin_targets)]
         given = listed if args.input == "json" else [files, one, many]
-        tools = [TufOci(Path(args.tuf_oci), work), PythonTuf()]
+        tools = [TufOci(Path(args.tuf_oci), work, args.bins_in_steps), PythonTuf()]
         if not args.no_tuftool:
             tools.append(Tuftool(tuftool_binary(args.tuftool), work))
         results: dict[str, dict[str, tuple[float, int]]] = {}

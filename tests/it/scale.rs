@@ -452,4 +452,43 @@ fn init_with_targets_publishes_them_in_the_first_commit() {
         listing["t/1.txt"]["hashes"]["sha256"].as_str()
     );
     publish::verify_files(state.files(), Some(&root), chrono::Utc::now()).unwrap();
+
+    // In hashed bins from the first commit: each target in its bin.
+    let out = run(&["init", "--targets", "targets.json", "--bins", "4"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--bins-key"), "--bins needs --bins-key: {err}");
+    let out = run(&["key", "generate", "--out", "bins.pem", "--insecure-plain"]);
+    assert!(out.status.success(), "{}", crate::support::describe(&out));
+    let out = run(&[
+        "init",
+        "--targets",
+        "targets.json",
+        "--bins",
+        "4",
+        "--bins-key",
+        "bins.pem",
+        "--repository",
+        "oci:./binned",
+    ]);
+    assert!(out.status.success(), "{}", crate::support::describe(&out));
+    let root = std::fs::read(dir.path().join(crate::support::trusted_root(&out))).unwrap();
+    let state = crate::support::layout_state(&dir.path().join("binned"));
+    let top = &state.targets["targets"].signed;
+    assert!(top.targets.is_empty(), "the targets are in the bins");
+    let bins = top
+        .delegations
+        .as_ref()
+        .and_then(|d| d.succinct_roles.clone())
+        .expect("succinct bins");
+    assert_eq!(bins.number_of_bins(), 4);
+    for name in listing.keys() {
+        let bin = &state.targets[&bins.bin_for_target(name)].signed;
+        assert!(bin.targets.contains_key(name), "{name} in its bin");
+    }
+    let in_bins: usize = (0..4)
+        .map(|b| state.targets[&bins.bin_name(b)].signed.targets.len())
+        .sum();
+    assert_eq!(in_bins, listing.len());
+    publish::verify_files(state.files(), Some(&root), chrono::Utc::now()).unwrap();
 }

@@ -36,5 +36,7 @@ pub mod store;
 pub mod token;
 pub mod verify;
 
+mod parallel;
+
 #[cfg(test)]
 mod fuzz;

@@ -42,6 +42,14 @@ enum Command {
         /// targets role's `targets`, or a directory (as `target import`).
         #[arg(long, value_name = "FILE|DIR")]
         targets: Option<std::path::PathBuf>,
+        /// Delegate `targets` to COUNT succinct hashed bins `bins-HEX`
+        /// (TAP 15) from the first commit, as `delegate bins` does: the
+        /// targets land in their bins. A power of two from 2 to 65536.
+        #[arg(long, value_name = "COUNT", requires = "bins_key")]
+        bins: Option<u64>,
+        /// The bins' key (any key reference), with --bins.
+        #[arg(long, value_name = "REF", requires = "bins")]
+        bins_key: Option<String>,
         #[command(flatten)]
         repo: publish::RepoArgs,
     },
@@ -181,7 +189,12 @@ impl Cli {
             Command::Client(args) => client::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Key(args) => key::run(args).await,
-            Command::Init { targets, repo } => publish::init(repo, targets).await,
+            Command::Init {
+                targets,
+                bins,
+                bins_key,
+                repo,
+            } => publish::init(repo, targets, bins.zip(bins_key)).await,
             Command::Sign { images, repo } => publish::sign(repo, images).await,
             Command::Target { command, repo } => publish::target(repo, command).await,
             Command::Delegate { command, repo } => publish::delegate(repo, command).await,

@@ -245,7 +245,7 @@ pub async fn run(repo: RepoArgs, args: Args) -> anyhow::Result<()> {
             .collect();
         let plan = notary::plan(checked, &path, &delegation_keys).map_err(anyhow::Error::msg)?;
         report(gun, checked, &plan);
-        create_repository(&repo, &destination, &store, &plan.changes, &role_names).await?;
+        create_repository(&repo, &destination, &store, &plan.changes, &role_names, &[]).await?;
     }
     Ok(())
 }

@@ -224,11 +224,15 @@ pub(super) async fn create_repository(
     store: &AnyStore,
     changes: &[Change],
     extra_roles: &[&str],
+    signers: &[(String, Arc<dyn Signer>)],
 ) -> anyhow::Result<()> {
     let dir = args.key_dir(reference);
     let mut roles = vec!["root", "targets", "snapshot", "timestamp"];
     roles.extend_from_slice(extra_roles);
-    let (keys, generated) = ensure_keys(args, reference, &roles, Scheme::Ed25519).await?;
+    let (mut keys, generated) = ensure_keys(args, reference, &roles, Scheme::Ed25519).await?;
+    for (role, signer) in signers {
+        keys.add(role, Arc::clone(signer));
+    }
     let published = publish::init_with(
         store,
         publish::top_level_keys(&keys)?,
@@ -257,14 +261,10 @@ pub(super) async fn create_repository(
 
 /// `AddTarget` changes for the targets listed in (or found in) `from`.
 fn import_changes(from: &Path, role: Option<&str>) -> anyhow::Result<Vec<Change>> {
-    Ok(publish::import_targets(from)?
-        .into_iter()
-        .map(|(name, file)| Change::AddTarget {
-            name,
-            file,
-            role: role.map(str::to_owned),
-        })
-        .collect())
+    Ok(vec![Change::AddTargets {
+        targets: publish::import_targets(from)?,
+        role: role.map(str::to_owned),
+    }])
 }
 
 /// Resolve images into `AddTarget` changes.
@@ -293,17 +293,25 @@ async fn add_changes(images: &[String], role: Option<&str>) -> anyhow::Result<Ve
     Ok(changes)
 }
 
+/// An added target, in words.
+fn describe_added(name: &str, file: &tuf_oci::metadata::TargetFile, role: Option<&str>) -> String {
+    format!(
+        "add target {name} = sha256:{} ({} bytes){}",
+        file.hashes.by_name("sha256").unwrap_or_default(),
+        file.length,
+        role.map(|r| format!(" in role {r}")).unwrap_or_default()
+    )
+}
+
 /// What a change does, in words.
 pub(super) fn describe_change(change: &Change) -> String {
     match change {
-        Change::AddTarget { name, file, role } => format!(
-            "add target {name} = sha256:{} ({} bytes){}",
-            file.hashes.by_name("sha256").unwrap_or_default().to_owned(),
-            file.length,
-            role.as_ref()
-                .map(|r| format!(" in role {r}"))
-                .unwrap_or_default()
-        ),
+        Change::AddTarget { name, file, role } => describe_added(name, file, role.as_deref()),
+        Change::AddTargets { targets, role } => targets
+            .iter()
+            .map(|(name, file)| describe_added(name, file, role.as_deref()))
+            .collect::<Vec<_>>()
+            .join("\n  "),
         Change::RemoveTarget { name } => format!("remove target {name}"),
         Change::AddDelegation {
             delegator,
@@ -371,14 +379,31 @@ pub(super) async fn commit(args: &RepoArgs, plan: Plan) -> anyhow::Result<()> {
 }
 
 /// `tuf-oci init`.
-pub async fn init(args: RepoArgs, targets: Option<PathBuf>) -> anyhow::Result<()> {
+/// `bins`: how many hashed bins `targets` delegates to from the start, and
+/// their key.
+pub async fn init(
+    args: RepoArgs,
+    targets: Option<PathBuf>,
+    bins: Option<(u64, String)>,
+) -> anyhow::Result<()> {
     let reference = args.reference(None)?;
     let store = open_store(&reference)?;
-    let changes = match targets {
-        Some(from) => import_changes(&from, None)?,
-        None => Vec::new(),
-    };
-    create_repository(&args, &reference, &store, &changes, &[]).await
+    let mut changes = Vec::new();
+    let mut signers = Vec::new();
+    if let Some((count, key_ref)) = bins {
+        let signer = args.open_signer(&key_ref).await?;
+        changes.push(Change::AddBins {
+            delegator: "targets".to_owned(),
+            count,
+            name_prefix: "bins".to_owned(),
+            key: Box::new(signer.key().clone()),
+        });
+        signers.push(("bins-*".to_owned(), signer));
+    }
+    if let Some(from) = targets {
+        changes.extend(import_changes(&from, None)?);
+    }
+    create_repository(&args, &reference, &store, &changes, &[], &signers).await
 }
 
 /// `tuf-oci sign IMAGE-REF...`.
@@ -393,7 +418,7 @@ pub async fn sign(args: RepoArgs, images: Vec<String>) -> anyhow::Result<()> {
                 args.key_dir(&reference).display()
             );
         } else {
-            create_repository(&args, &reference, &store, &[], &[]).await?;
+            create_repository(&args, &reference, &store, &[], &[], &[]).await?;
         }
     }
     let changes = add_changes(&images, None).await?;

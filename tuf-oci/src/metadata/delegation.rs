@@ -151,19 +151,34 @@ impl SuccinctRoles {
         1u64 << self.bit_length.min(32)
     }
 
-    /// Hex digits in a bin name's suffix.
+    /// Hex digits in a bin name's suffix: those of the last bin's number.
     fn suffix_len(&self) -> usize {
-        format!("{:x}", self.number_of_bins() - 1).len()
+        let last = self.number_of_bins() - 1;
+        (u64::BITS - last.leading_zeros()).div_ceil(4).max(1) as usize
     }
 
     /// The name of bin number `bin`.
     pub fn bin_name(&self, bin: u64) -> String {
-        format!(
-            "{}-{:0width$x}",
-            self.name_prefix,
-            bin,
-            width = self.suffix_len()
-        )
+        let mut name = String::new();
+        self.write_bin_name(bin, &mut name);
+        name
+    }
+
+    /// [`bin_name`](Self::bin_name) into `out` (replacing what it held), for
+    /// callers that name a bin per target and keep one buffer.
+    pub fn write_bin_name(&self, bin: u64, out: &mut String) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.clear();
+        out.push_str(&self.name_prefix);
+        out.push('-');
+        // The suffix is wide enough for every bin: `bin` beyond the last
+        // one still gets all its digits.
+        let width = self
+            .suffix_len()
+            .max((u64::BITS - bin.leading_zeros()).div_ceil(4) as usize);
+        for digit in (0..width).rev() {
+            out.push(char::from(HEX[((bin >> (4 * digit)) & 0xf) as usize]));
+        }
     }
 
     /// Every bin name, in order.
@@ -174,10 +189,15 @@ impl SuccinctRoles {
     /// The bin responsible for `target_path`: the first `bit_length` bits of
     /// sha256(target path).
     pub fn bin_for_target(&self, target_path: &str) -> String {
+        self.bin_name(self.bin_number_for_target(target_path))
+    }
+
+    /// The number of the bin responsible for `target_path`.
+    pub fn bin_number_for_target(&self, target_path: &str) -> u64 {
         let hash = HashAlgorithm::Sha256.digest(target_path.as_bytes());
         let first = u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]);
         let shift = 32 - self.bit_length.clamp(1, 32);
-        self.bin_name(u64::from(first >> shift))
+        u64::from(first >> shift)
     }
 
     /// Whether `name` is one of these bins.
@@ -316,6 +336,15 @@ mod tests {
         assert_eq!(b.bin_name(15), "bin-f");
         assert_eq!(bins(5).bin_name(3), "bin-03");
         assert_eq!(bins(8).bin_name(255), "bin-ff");
+        assert_eq!(bins(1).bin_name(1), "bin-1");
+        assert_eq!(bins(9).bin_name(256), "bin-100");
+        assert_eq!(bins(12).bin_name(7), "bin-007");
+        assert_eq!(bins(32).bin_name(0xffff_ffff), "bin-ffffffff");
+        assert_eq!(
+            bins(4).bin_name(0x123),
+            "bin-123",
+            "an out-of-range number keeps its digits"
+        );
         assert!(
             b.is_bin("bin-a") && !b.is_bin("bin-10") && !b.is_bin("bin-") && !b.is_bin("bin-g")
         );

@@ -17,25 +17,26 @@ use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
 
 use super::Unrecognized;
 
-/// A field name, borrowed from the input when it has no escapes.
-pub(crate) struct FieldName<'de>(pub Cow<'de, str>);
+/// A JSON string (a field name, a digest), borrowed from the input when it
+/// has no escapes.
+pub(crate) struct Text<'de>(pub Cow<'de, str>);
 
-impl<'de> Deserialize<'de> for FieldName<'de> {
+impl<'de> Deserialize<'de> for Text<'de> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl<'de> Visitor<'de> for Name {
-            type Value = FieldName<'de>;
+        struct Str;
+        impl<'de> Visitor<'de> for Str {
+            type Value = Text<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
+                f.write_str("a string")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(FieldName(Cow::Borrowed(v)))
+                Ok(Text(Cow::Borrowed(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(FieldName(Cow::Owned(v.to_owned())))
+                Ok(Text(Cow::Owned(v.to_owned())))
             }
         }
-        d.deserialize_str(Name)
+        d.deserialize_str(Str)
     }
 }
 
@@ -46,7 +47,7 @@ pub(crate) fn read_fields<'de, A: MapAccess<'de>>(
     mut known: impl FnMut(&str, &mut A) -> Result<bool, A::Error>,
 ) -> Result<Unrecognized, A::Error> {
     let mut unrecognized = Unrecognized::new();
-    while let Some(FieldName(name)) = map.next_key()? {
+    while let Some(Text(name)) = map.next_key()? {
         if known(&name, &mut map)? {
             continue;
         }
@@ -102,6 +103,49 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SortedMap<V> {
             }
         }
         d.deserialize_map(Entries(PhantomData))
+    }
+}
+
+/// A JSON object's entries, in the order given, into a list made with room
+/// for `capacity` of them (a list grown by doubling touches twice the
+/// memory of a big import): deserialize with `DeserializeSeed`.
+pub struct Entries<V> {
+    /// How many entries to make room for.
+    pub capacity: usize,
+    value: PhantomData<V>,
+}
+
+impl<V> Entries<V> {
+    /// Room for `capacity` entries.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity,
+            value: PhantomData,
+        }
+    }
+}
+
+impl<'de, V: Deserialize<'de>> de::DeserializeSeed<'de> for Entries<V> {
+    type Value = Vec<(String, V)>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Visitor<'de> for Entries<V> {
+    type Value = Vec<(String, V)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = Vec::with_capacity(self.capacity);
+        while let Some(entry) = map.next_entry::<String, V>()? {
+            entries.push(entry);
+        }
+        Ok(entries)
     }
 }
 

@@ -13,6 +13,7 @@ use super::{
     MEDIA_TYPE_METADATA, PART_DELEGATIONS, PART_TOP_LEVEL,
 };
 use crate::metadata::{escape_control_characters, to_canonical_json};
+use crate::parallel::map_on_every_core;
 use crate::store::{
     MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, Reference, Store, StoreError, is_valid_tag,
     sha256_digest, verify_digest,
@@ -97,15 +98,19 @@ fn manifest(artifact_type: &str, layers: Vec<Value>) -> Vec<u8> {
 /// Lay out `files` (file name → exact bytes) as a commit: the name is
 /// `VERSION.ROLE.json` for every file but `timestamp.json`.
 pub fn build_commit(files: &BTreeMap<String, Vec<u8>>) -> Result<CommitObjects<'_>, OciError> {
-    build_commit_on(files, None)
+    build_commit_on(files, None, &BTreeMap::new())
 }
 
 /// [`build_commit`] for a state that replaces the commit `parent`, which
 /// the index names (`tuf-oci.parent`), so that history can be walked (and
-/// pruned) from the commit tag.
+/// pruned) from the commit tag. `checked` holds the sha256 digests of files
+/// the caller has hashed already, by file name (a publisher's verification
+/// of the new state checks every role file against its snapshot): those
+/// are not hashed again.
 pub fn build_commit_on<'a>(
     files: &'a BTreeMap<String, Vec<u8>>,
     parent: Option<&Digest>,
+    checked: &BTreeMap<String, Digest>,
 ) -> Result<CommitObjects<'a>, OciError> {
     let format = |reason: String| OciError::Format {
         location: "new commit".into(),
@@ -114,10 +119,18 @@ pub fn build_commit_on<'a>(
     if !files.contains_key("timestamp.json") {
         return Err(format("timestamp.json is missing".into()));
     }
-    // Each file is hashed once, for its descriptor and its push.
-    let digests: BTreeMap<&String, Digest> = files
+    // Each file is hashed once (on every core), for its descriptor and its
+    // push, unless the caller has.
+    let unchecked: Vec<(&String, &Vec<u8>)> = files
         .iter()
-        .map(|(name, bytes)| (name, sha256_digest(bytes)))
+        .filter(|(name, _)| !checked.contains_key(*name))
+        .collect();
+    let hashed = map_on_every_core(unchecked, |(name, bytes)| (name, sha256_digest(bytes)));
+    let digests: BTreeMap<&String, Digest> = checked
+        .iter()
+        .filter(|(name, _)| files.contains_key(*name))
+        .map(|(name, digest)| (name, digest.clone()))
+        .chain(hashed)
         .collect();
     // Top-level files: roots by version, then timestamp, snapshot, targets.
     let mut top: Vec<(&String, &Vec<u8>)> = files.iter().filter(|(n, _)| is_top_level(n)).collect();

@@ -20,6 +20,16 @@ pub enum Change {
         /// The role to list it in.
         role: Option<String>,
     },
+    /// Add or replace many targets at once (an import): as many
+    /// [`AddTarget`](Self::AddTarget)s, kept as one list (a change per
+    /// target of a 100,000-target import was a second copy of the list).
+    AddTargets {
+        /// Target names and descriptions, in name order, one per name.
+        targets: Vec<(String, TargetFile)>,
+        /// The role to list them in (else each in the role its name is
+        /// delegated to).
+        role: Option<String>,
+    },
     /// Remove a target from whichever role lists it.
     RemoveTarget {
         /// Target name.

@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use super::change::expiry;
 use super::draft::{Draft, next_version};
 use super::{Change, Keyring, PublishError, RepoState, Validity};
+use crate::crypto::hash::HashAlgorithm;
 use crate::metadata::{Key, KeyId, MetaFile, Metadata, Role, Root, Snapshot, Targets, Timestamp};
+use crate::parallel::map_on_every_core;
 use crate::repository::metadata_file_name;
-use crate::signer::{Signer, sign_metadata};
+use crate::signer::{Signer, sign_metadata, sign_metadata_here};
 
 /// A new version of a role (root or a targets role), signed or not yet.
 #[derive(Debug, Clone)]
@@ -31,6 +33,14 @@ impl StagedRole {
         } else {
             Self::Targets(Metadata::from_slice_as(bytes, name)?)
         })
+    }
+
+    /// The role's name.
+    pub fn role(&self) -> &str {
+        match self {
+            Self::Root(m) => m.role(),
+            Self::Targets(m) => m.role(),
+        }
     }
 
     /// Its version.
@@ -136,35 +146,14 @@ impl Draft<'_> {
                 (name, role)
             })
             .collect();
-        // Serializing is the work here (every bin of a big import): on
-        // every core.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = changed.len().div_ceil(threads).max(1);
-        let mut parts: Vec<Vec<_>> = (0..threads).map(|_| Vec::new()).collect();
-        for (i, role) in changed.into_iter().enumerate() {
-            parts[i / chunk].push(role);
+        // Serializing is the work here (every bin of a big import).
+        let built = map_on_every_core(changed, |(name, role)| {
+            Metadata::new(name.clone(), role.into_owned()).map(|md| (name, StagedRole::Targets(md)))
+        });
+        for role in built {
+            let (name, role) = role?;
+            out.insert(name, role);
         }
-        let built = std::thread::scope(|scope| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .filter(|part| !part.is_empty())
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.into_iter()
-                            .map(|(name, role)| {
-                                Metadata::new(name.clone(), role.into_owned())
-                                    .map(|md| (name, StagedRole::Targets(md)))
-                            })
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("serializing does not panic"))
-                .collect::<Result<Vec<_>, _>>()
-        })?;
-        out.extend(built.into_iter().flatten());
         Ok(out)
     }
 }
@@ -224,13 +213,28 @@ pub(super) async fn sign_roles(
     validity: Validity,
     now: DateTime<Utc>,
 ) -> Result<NewState, PublishError> {
-    let mut roles = BTreeMap::new();
+    let mut with_signers = Vec::new();
     for (name, role) in unsigned {
-        let signed = match role {
-            StagedRole::Root(md) => StagedRole::Root(sign_with(md, keys).await?),
-            StagedRole::Targets(md) => StagedRole::Targets(sign_with(md, keys).await?),
-        };
-        roles.insert(name, signed);
+        let signers = role_signers(role.role(), keys)?;
+        with_signers.push((name, role, signers));
+    }
+    // The keys in memory sign on every core (each bin of an import), the
+    // others after, one by one.
+    let signed_here = map_on_every_core(with_signers, |(name, mut role, signers)| {
+        let elsewhere = match &mut role {
+            StagedRole::Root(md) => sign_metadata_here(md, &signers),
+            StagedRole::Targets(md) => sign_metadata_here(md, &signers),
+        }?;
+        Ok::<_, PublishError>((name, role, elsewhere))
+    });
+    let mut roles = BTreeMap::new();
+    for signed in signed_here {
+        let (name, mut role, elsewhere) = signed?;
+        match &mut role {
+            StagedRole::Root(md) => sign_metadata(md, &elsewhere).await?,
+            StagedRole::Targets(md) => sign_metadata(md, &elsewhere).await?,
+        }
+        roles.insert(name, role);
     }
     let files = finish(base, &roles, keys, validity, now).await?;
     Ok(NewState { files, roles })
@@ -260,24 +264,26 @@ pub async fn finish(
             root.to_bytes(),
         );
     }
-    let mut meta = BTreeMap::new();
+    // Every targets role reachable from `targets`: a new version, or the
+    // base's file.
+    let mut reachable = Vec::new();
     let mut queue = vec!["targets".to_owned()];
     let mut seen = BTreeSet::new();
     while let Some(name) = queue.pop() {
         if !seen.insert(name.clone()) {
             continue;
         }
-        let (role, bytes) = match (staged.get(&name), base.targets.get(&name)) {
-            (Some(StagedRole::Targets(md)), _) => (&md.signed, md.to_bytes()),
+        let (role, file) = match (staged.get(&name), base.targets.get(&name)) {
+            (Some(StagedRole::Targets(md)), _) => (&md.signed, RoleFile::New(md)),
             (Some(StagedRole::Root(_)), _) => {
                 return Err(PublishError::State("root is not a targets role".into()));
             }
             (None, Some(md)) => {
                 let file = metadata_file_name(&name, Some(md.signed.version));
-                let bytes = base.files().get(&file).cloned().ok_or_else(|| {
+                let bytes = base.files().get(&file).ok_or_else(|| {
                     PublishError::State(format!("the base state has no file {file}"))
                 })?;
-                (&md.signed, bytes)
+                (&md.signed, RoleFile::Base(bytes))
             }
             (None, None) => {
                 return Err(PublishError::State(format!(
@@ -294,11 +300,38 @@ pub async fn finish(
                 queue.extend(existing.filter(|n| bins.is_bin(n)).cloned());
             }
         }
-        meta.insert(
-            format!("{name}.json"),
-            MetaFile::describing(role.version, &bytes),
-        );
-        files.insert(metadata_file_name(&name, Some(role.version)), bytes);
+        reachable.push((name, role.version, file));
+    }
+    // Their files and snapshot entries (bins on every core). A base file
+    // keeps the base snapshot's entry when that has a length and a sha256
+    // (the new state's verification hashes it again anyway).
+    let described = map_on_every_core(reachable, |(name, version, file)| {
+        let listed = base
+            .snapshot
+            .signed
+            .meta
+            .get(&format!("{name}.json"))
+            .filter(|m| m.version == version && m.length.is_some())
+            .filter(|m| {
+                m.hashes
+                    .as_ref()
+                    .is_some_and(|h| h.get(HashAlgorithm::Sha256).is_some())
+            });
+        let (bytes, meta) = match (file, listed) {
+            (RoleFile::Base(bytes), Some(meta)) => (bytes.clone(), meta.clone()),
+            (RoleFile::Base(bytes), None) => (bytes.clone(), MetaFile::describing(version, bytes)),
+            (RoleFile::New(md), _) => {
+                let bytes = md.to_bytes();
+                let meta = MetaFile::describing(version, &bytes);
+                (bytes, meta)
+            }
+        };
+        (name, version, bytes, meta)
+    });
+    let mut meta = BTreeMap::new();
+    for (name, version, bytes, described) in described {
+        meta.insert(format!("{name}.json"), described);
+        files.insert(metadata_file_name(&name, Some(version)), bytes);
     }
     let mut snapshot: Snapshot = base.snapshot.signed.clone();
     snapshot.version = next_version("snapshot", snapshot.version)?;
@@ -313,6 +346,14 @@ pub async fn finish(
     let timestamp_bytes = timestamp_for(base, snapshot_meta, keys, validity, now).await?;
     files.insert("timestamp.json".to_owned(), timestamp_bytes);
     Ok(files)
+}
+
+/// Where the file of a targets role in a new state comes from.
+enum RoleFile<'a> {
+    /// A new version, signed.
+    New(&'a Metadata<Targets>),
+    /// The base's file, unchanged.
+    Base(&'a Vec<u8>),
 }
 
 /// The base's next timestamp, naming `snapshot`.
@@ -363,10 +404,16 @@ async fn sign_with<T: Role>(
     mut md: Metadata<T>,
     keys: &Keyring,
 ) -> Result<Metadata<T>, PublishError> {
-    let signers: Vec<Arc<dyn Signer>> = keys.signers(md.role());
-    if signers.is_empty() {
-        return Err(PublishError::MissingKey(md.role().to_owned()));
-    }
+    let signers = role_signers(md.role(), keys)?;
     sign_metadata(&mut md, &signers).await?;
     Ok(md)
+}
+
+/// The keyring's keys for `role`: at least one.
+fn role_signers(role: &str, keys: &Keyring) -> Result<Vec<Arc<dyn Signer>>, PublishError> {
+    let signers = keys.signers(role);
+    if signers.is_empty() {
+        return Err(PublishError::MissingKey(role.to_owned()));
+    }
+    Ok(signers)
 }

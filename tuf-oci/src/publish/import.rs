@@ -5,22 +5,26 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeSeed;
+
 use super::PublishError;
 use crate::crypto::hash::HashAlgorithm;
-use crate::metadata::{MAX_METADATA_LEN, SortedMap, TargetFile};
+use crate::metadata::{Entries, MAX_METADATA_LEN, TargetFile};
+use crate::parallel::map_on_every_core;
 
 fn fail(path: &Path, detail: impl std::fmt::Display) -> PublishError {
     PublishError::State(format!("{}: {detail}", path.display()))
 }
 
-/// Targets from `path`: a JSON object `{NAME: {"length", "hashes", ["custom"]}}`
-/// (a targets role's `targets`), or a directory whose every regular file
-/// becomes a target named by its `/`-separated path below it.
-pub fn import_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, PublishError> {
+/// Targets from `path`, in name order, one per name: a JSON object
+/// `{NAME: {"length", "hashes", ["custom"]}}` (a targets role's `targets`;
+/// of a name given twice the later wins), or a directory whose every
+/// regular file becomes a target named by its `/`-separated path below it.
+pub fn import_targets(path: &Path) -> Result<Vec<(String, TargetFile)>, PublishError> {
     if path.is_dir() {
         let mut files = Vec::new();
         walk(path, path, &mut files)?;
-        return describe_files(files);
+        return describe_files(files).map(in_name_order);
     }
     let meta = std::fs::metadata(path).map_err(|e| fail(path, e))?;
     if meta.len() > MAX_METADATA_LEN as u64 {
@@ -33,7 +37,7 @@ pub fn import_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, Publi
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
-    let SortedMap::<TargetFile>(targets) = serde_json::from_slice(&bytes).map_err(|_| {
+    let targets = parse_object(&bytes).map_err(|_| {
         // Again with path tracking, only to say where: it is slower.
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let at = match serde_path_to_error::deserialize::<_, BTreeMap<String, TargetFile>>(&mut de)
@@ -51,7 +55,29 @@ pub fn import_targets(path: &Path) -> Result<BTreeMap<String, TargetFile>, Publi
             return Err(fail(path, format!("target {name:?} has no sha256 hash")));
         }
     }
-    Ok(targets)
+    Ok(in_name_order(targets))
+}
+
+/// The members of the JSON object `text`, in order.
+fn parse_object(text: &[u8]) -> Result<Vec<(String, TargetFile)>, serde_json::Error> {
+    // A member with a sha256 takes over 100 bytes.
+    let entries = Entries::<TargetFile>::with_capacity(text.len() / 100 + 1);
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let members = entries.deserialize(&mut de)?;
+    de.end()?;
+    Ok(members)
+}
+
+/// `targets` sorted by name (stable: of equal names the later stays last)
+/// with only the last of each name kept.
+fn in_name_order(mut targets: Vec<(String, TargetFile)>) -> Vec<(String, TargetFile)> {
+    if !targets.is_sorted_by(|a, b| a.0 < b.0) {
+        targets.sort_by(|a, b| a.0.cmp(&b.0));
+        targets.reverse();
+        targets.dedup_by(|later, earlier| later.0 == earlier.0);
+        targets.reverse();
+    }
+    targets
 }
 
 /// Every regular file below `dir`, with its target name.
@@ -84,32 +110,19 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(),
 /// system-call bound).
 fn describe_files(
     files: Vec<(String, PathBuf)>,
-) -> Result<BTreeMap<String, TargetFile>, PublishError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = files.len().div_ceil(threads).max(1);
-    let describe = |part: &[(String, PathBuf)]| {
-        part.iter()
-            .map(|(name, path)| {
-                let mut content = Vec::new();
-                std::fs::File::open(path)
-                    .and_then(|mut f| f.read_to_end(&mut content))
-                    .map_err(|e| fail(path, e))?;
-                let file = TargetFile::describing(&content, &[HashAlgorithm::Sha256]);
-                Ok((name.clone(), file))
-            })
-            .collect::<Result<Vec<_>, PublishError>>()
-    };
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || describe(part)))
-            .collect();
-        let mut out = BTreeMap::new();
-        for handle in handles {
-            out.extend(handle.join().expect("hashing does not panic")?);
-        }
-        Ok(out)
+) -> Result<Vec<(String, TargetFile)>, PublishError> {
+    map_on_every_core(files, |(name, path)| {
+        let mut content = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut content))
+            .map_err(|e| fail(&path, e))?;
+        Ok((
+            name,
+            TargetFile::describing(&content, &[HashAlgorithm::Sha256]),
+        ))
     })
+    .into_iter()
+    .collect()
 }
 
 #[cfg(test)]
@@ -123,12 +136,42 @@ mod tests {
         std::fs::write(dir.path().join("files/a/x.txt"), b"abc").unwrap();
         std::fs::write(dir.path().join("files/y"), b"").unwrap();
         let from_dir = import_targets(&dir.path().join("files")).unwrap();
-        assert_eq!(from_dir.keys().collect::<Vec<_>>(), ["a/x.txt", "y"]);
-        assert_eq!(from_dir["a/x.txt"].length, 3);
+        let names: Vec<&str> = from_dir.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a/x.txt", "y"]);
+        assert_eq!(from_dir[0].1.length, 3);
 
         let json = dir.path().join("t.json");
-        std::fs::write(&json, serde_json::to_vec(&from_dir).unwrap()).unwrap();
+        let map: BTreeMap<_, _> = from_dir.iter().cloned().collect();
+        std::fs::write(&json, serde_json::to_vec(&map).unwrap()).unwrap();
         assert_eq!(import_targets(&json).unwrap(), from_dir);
+
+        // Out of order, and a name twice: in name order, the later kept.
+        let entry = |length: u64| {
+            format!(
+                r#"{{"length":{length},"hashes":{{"sha256":"{}"}}}}"#,
+                "ab".repeat(32)
+            )
+        };
+        let text = format!(
+            r#"{{"b":{},"a":{},"b":{},"c":{}}}"#,
+            entry(1),
+            entry(2),
+            entry(3),
+            entry(4)
+        );
+        std::fs::write(&json, text).unwrap();
+        let listed: Vec<(String, u64)> = import_targets(&json)
+            .unwrap()
+            .into_iter()
+            .map(|(n, f)| (n, f.length))
+            .collect();
+        assert_eq!(listed, [("a".into(), 2), ("b".into(), 3), ("c".into(), 4)]);
+        std::fs::write(
+            &json,
+            r#"{"a": {"length": 1, "hashes": {"sha256": "00"}}} x"#,
+        )
+        .unwrap();
+        assert!(import_targets(&json).is_err(), "trailing data is refused");
 
         std::fs::write(&json, br#"{"a": {"length": "x", "hashes": {}}}"#).unwrap();
         let err = import_targets(&json).unwrap_err().to_string();

@@ -44,9 +44,13 @@ use chrono::{DateTime, Utc};
 use oci_spec::image::Digest;
 
 use crate::client::TrustedSet;
-use crate::metadata::{self, Metadata, Targets};
+use crate::crypto::hash::HashAlgorithm;
+use crate::metadata::{self, MetaFile, Metadata, Targets};
 use crate::oci::{OciError, build_commit_on, move_tag, push_objects};
-use crate::repository::{Expiries, RepositoryBuilder, RoleKeyring, TopLevelKeys};
+use crate::parallel::map_on_every_core;
+use crate::repository::{
+    Expiries, RepositoryBuilder, RoleKeyring, TopLevelKeys, metadata_file_name,
+};
 use crate::store::MAX_MANIFEST_LEN;
 use crate::store::{Reference, Store, StoreError};
 
@@ -147,21 +151,28 @@ pub fn verify_files(
     trusted_root: Option<&[u8]>,
     now: DateTime<Utc>,
 ) -> Result<(), PublishError> {
-    verify_state(files, &|_| None, trusted_root, now)
+    verify_state(files, &|_| None, trusted_root, now).map(|_| ())
 }
 
 /// The targets roles of a state a publisher holds parsed already, by role
 /// name (a version that differs from the state's is not used).
 pub type ParsedRoles<'a> = dyn Fn(&str) -> Option<&'a Metadata<Targets>> + Sync + 'a;
 
+/// The sha256 digests of files, by file name, that a verification checked
+/// against the metadata listing them: the snapshot against the timestamp,
+/// each targets role against the snapshot.
+pub type CheckedDigests = BTreeMap<String, Digest>;
+
 /// [`verify_files`], with the targets roles `parsed` gives used instead of
-/// parsing their files again (their bytes are still hashed).
+/// parsing their files again (their bytes are still hashed; roles that
+/// delegate nothing, such as bins, are checked on every core). Returns the
+/// digests it checked.
 pub fn verify_state(
     files: &BTreeMap<String, Vec<u8>>,
     parsed: &ParsedRoles<'_>,
     trusted_root: Option<&[u8]>,
     now: DateTime<Utc>,
-) -> Result<(), PublishError> {
+) -> Result<CheckedDigests, PublishError> {
     let would_not = |e: crate::client::Error| PublishError::WouldNotVerify(e.to_string());
     let file = |name: &str| {
         files
@@ -184,66 +195,90 @@ pub fn verify_state(
     }
     set.update_timestamp(file("timestamp.json")?)
         .map_err(would_not)?;
-    let snapshot_version = set
-        .timestamp()
-        .and_then(|t| t.signed.snapshot_meta())
-        .map(|m| m.version)
-        .unwrap_or(0);
-    set.update_snapshot(file(&format!("{snapshot_version}.snapshot.json"))?, false)
+    let snapshot_meta = set.timestamp().and_then(|t| t.signed.snapshot_meta());
+    let snapshot_file = metadata_file_name("snapshot", snapshot_meta.map(|m| m.version));
+    let mut checked = CheckedDigests::new();
+    checked.extend(
+        snapshot_meta
+            .and_then(sha256_of)
+            .map(|d| (snapshot_file.clone(), d)),
+    );
+    set.update_snapshot(file(&snapshot_file)?, false)
         .map_err(would_not)?;
     let meta = set
         .snapshot()
         .map(|s| s.signed.meta.clone())
         .unwrap_or_default();
-    let version_of = |role: &str| {
-        meta.get(&format!("{role}.json"))
-            .map(|m| m.version)
-            .unwrap_or(0)
+    // A role file as the snapshot lists it: (version, file name, digest).
+    let listed = |role: &str| {
+        let meta = meta.get(&format!("{role}.json"));
+        let version = meta.map_or(0, |m| m.version);
+        let digest = meta.and_then(sha256_of);
+        (version, metadata_file_name(role, Some(version)), digest)
     };
     // A role that delegates is trusted in the set (its delegations are
     // needed next); one that does not (a bin, a big flat targets role) is
     // only checked, from its parsed form when there is one.
-    let load = |set: &mut TrustedSet, role: &str, delegator: &str| {
-        let version = version_of(role);
-        let bytes = file(&format!("{version}.{role}.json"))?;
-        match parsed(role).filter(|m| m.signed.version == version) {
-            Some(md) if md.signed.delegations.is_none() => {
-                set.check_delegated_targets(bytes, md, role, delegator)
-            }
-            _ => set
-                .update_delegated_targets(bytes, role, delegator)
-                .map(|_| ()),
-        }
-        .map_err(would_not)
+    let leaf = |role: &str, version: u64| {
+        parsed(role).filter(|m| m.signed.delegations.is_none() && m.signed.version == version)
     };
-    load(&mut set, "targets", "root")?;
-    // Every delegated role, reached from its delegator.
-    let mut queue = vec!["targets".to_owned()];
-    while let Some(role) = queue.pop() {
-        let children: Vec<String> = set
-            .targets(&role)
-            .and_then(|t| t.signed.delegations.as_ref())
-            .map(|d| match (&d.roles, &d.succinct_roles) {
-                (Some(roles), _) => roles.iter().map(|r| r.name.clone()).collect(),
-                // Bins as snapshot lists them (bit_length may be up to 32).
-                (None, Some(bins)) => meta
-                    .keys()
-                    .filter_map(|n| n.strip_suffix(".json"))
-                    .filter(|n| bins.is_bin(n))
-                    .map(str::to_owned)
-                    .collect(),
-                _ => Vec::new(),
-            })
-            .unwrap_or_default();
-        for child in children {
-            if set.targets(&child).is_some() {
+    // (role, its delegator), a level of the delegation graph at a time.
+    let mut level = vec![("targets".to_owned(), "root".to_owned())];
+    while !level.is_empty() {
+        let (leaves, others): (Vec<_>, Vec<_>) = std::mem::take(&mut level)
+            .into_iter()
+            .map(|(role, delegator)| (listed(&role), role, delegator))
+            .partition(|((version, _, _), role, _)| leaf(role, *version).is_some());
+        let trusted = &set;
+        let leaves = map_on_every_core(leaves, |((version, name, digest), role, delegator)| {
+            let md = leaf(&role, version).expect("partitioned as a leaf");
+            trusted
+                .check_delegated_targets(file(&name)?, md, &role, &delegator)
+                .map_err(would_not)?;
+            Ok::<_, PublishError>(digest.map(|d| (name, d)))
+        });
+        for leaf in leaves {
+            checked.extend(leaf?);
+        }
+        for ((_, name, digest), role, delegator) in others {
+            if set.targets(&role).is_some() {
                 continue;
             }
-            load(&mut set, &child, &role)?;
-            queue.push(child);
+            set.update_delegated_targets(file(&name)?, &role, &delegator)
+                .map_err(would_not)?;
+            checked.extend(digest.map(|d| (name, d)));
+            // Every delegated role, reached from its delegator.
+            let children: Vec<String> = set
+                .targets(&role)
+                .and_then(|t| t.signed.delegations.as_ref())
+                .map(|d| match (&d.roles, &d.succinct_roles) {
+                    (Some(roles), _) => roles.iter().map(|r| r.name.clone()).collect(),
+                    // Bins as snapshot lists them (bit_length may be up to 32).
+                    (None, Some(bins)) => meta
+                        .keys()
+                        .filter_map(|n| n.strip_suffix(".json"))
+                        .filter(|n| bins.is_bin(n))
+                        .map(str::to_owned)
+                        .collect(),
+                    _ => Vec::new(),
+                })
+                .unwrap_or_default();
+            level.extend(
+                children
+                    .into_iter()
+                    .filter(|child| set.targets(child).is_none())
+                    .map(|child| (child, role.clone())),
+            );
         }
     }
-    Ok(())
+    Ok(checked)
+}
+
+/// The sha256 digest a snapshot or timestamp lists for a file, as an OCI
+/// digest.
+fn sha256_of(meta: &MetaFile) -> Option<Digest> {
+    let hex = meta.hashes.as_ref()?.get(HashAlgorithm::Sha256)?;
+    format!("sha256:{}", hex.to_ascii_lowercase()).parse().ok()
 }
 
 /// The digest the commit tag names now, if any.
@@ -269,14 +304,16 @@ async fn commit_files<S: Store>(
     parsed: &ParsedRoles<'_>,
     trusted_root: Option<&[u8]>,
 ) -> Result<Option<Digest>, PublishError> {
-    verify_state(files, parsed, trusted_root, Utc::now())?;
+    let checked = verify_state(files, parsed, trusted_root, Utc::now())?;
     let present = base.map(|b| b.objects.clone()).unwrap_or_default();
-    push_files(store, tag, lease, base.map(|b| &b.commit), &present, files).await
+    let base = base.map(|b| &b.commit);
+    push_files(store, tag, lease, base, &present, files, &checked).await
 }
 
-/// Push `files` (verified by the caller) as the commit after `base`,
-/// skipping `present` objects; check the lease and the base; move the tag;
-/// read it back. `Ok(None)` when another publisher got in between.
+/// Push `files` (verified by the caller, which hashed the `checked` ones)
+/// as the commit after `base`, skipping `present` objects; check the lease
+/// and the base; move the tag; read it back. `Ok(None)` when another
+/// publisher got in between.
 async fn push_files<S: Store>(
     store: &S,
     tag: &str,
@@ -284,8 +321,9 @@ async fn push_files<S: Store>(
     base: Option<&Digest>,
     present: &std::collections::HashSet<Digest>,
     files: &BTreeMap<String, Vec<u8>>,
+    checked: &CheckedDigests,
 ) -> Result<Option<Digest>, PublishError> {
-    let objects = build_commit_on(files, base)?;
+    let objects = build_commit_on(files, base, checked)?;
     let digest = push_objects(store, &objects, present).await?;
     lease.check(store).await?;
     if tag_digest(store, tag).await?.as_ref() != base {
@@ -315,6 +353,7 @@ pub async fn commit_verified_files<S: Store>(
         base,
         &Default::default(),
         files,
+        &CheckedDigests::new(),
     )
     .await;
     lease.release(store).await;

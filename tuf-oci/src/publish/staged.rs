@@ -60,6 +60,7 @@ pub(super) fn check_base(base: &RepoState, trusted_root: &[u8]) -> Result<(), Pu
         Some(trusted_root),
         DateTime::UNIX_EPOCH,
     )
+    .map(|_| ())
     .map_err(|e| PublishError::UntrustedBase(e.to_string()))
 }
 

@@ -125,7 +125,7 @@ impl Signer for KeySigner {
         Box::pin(async move { Ok(self.private.sign(msg)?) })
     }
 
-    fn signs_in_process(&self) -> bool {
-        true
+    fn sign_here(&self, msg: &[u8]) -> Option<Result<Vec<u8>, Error>> {
+        Some(self.private.sign(msg).map_err(Error::from))
     }
 }

@@ -121,38 +121,32 @@ pub trait Signer: Send + Sync + Debug {
     /// TUF metadata.
     fn sign<'a>(&'a self, msg: &'a [u8]) -> SignFuture<'a>;
 
-    /// Whether the signature comes from this process's own crypto library
-    /// with the key in memory, so that checking it again is redundant (a
-    /// token, a plugin or a key service is checked: they can be wrong).
-    fn signs_in_process(&self) -> bool {
-        false
+    /// Sign `msg` right here, on the calling thread, when the key is in
+    /// this process's memory; `None` for a signer that has to ask a token,
+    /// a plugin or a key service ([`sign`](Self::sign) does). A signature
+    /// made here comes from this process's own crypto library, so checking
+    /// it again is redundant; the others are checked (they can be wrong).
+    fn sign_here(&self, msg: &[u8]) -> Option<Result<Vec<u8>, Error>> {
+        let _ = msg;
+        None
     }
 }
 
-/// Sign `metadata` with each signer, checking every signature against the
-/// signer's public key before adding it.
+/// Sign `metadata` with each signer: right here with the keys in memory
+/// ([`sign_metadata_here`]), then through the others, checking each of
+/// their signatures against the signer's public key before adding it.
 pub async fn sign_metadata<T>(
     metadata: &mut Metadata<T>,
     signers: &[Arc<dyn Signer>],
 ) -> Result<(), metadata::Error> {
-    for signer in signers {
+    for signer in sign_metadata_here(metadata, signers)? {
         let span = tracing::debug_span!("sign", role = metadata.role(), keyid = %signer.key_id());
-        let role = metadata.role().to_owned();
-        let fail = |reason: String| {
-            metadata::Error::new(
-                role.clone(),
-                ErrorKind::Signing(format!("key {}: {reason}", signer.key_id())),
-            )
-        };
+        let fail = signing_error(metadata.role(), signer.as_ref());
         let sig = signer
             .sign(metadata.canonical_signed())
             .instrument(span)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        if signer.signs_in_process() {
-            metadata.add_signature_made_here(signer.key(), signer.key_id().clone(), &sig);
-            continue;
-        }
         let public = signer.key().public_key().map_err(|e| fail(e.to_string()))?;
         public
             .verify(metadata.canonical_signed(), &sig)
@@ -160,4 +154,39 @@ pub async fn sign_metadata<T>(
         metadata.add_signature(signer.key_id().clone(), &sig);
     }
     Ok(())
+}
+
+/// Sign `metadata` with each of `signers` that signs here (its key in this
+/// process's memory; no await, so that many roles can be signed on every
+/// core). Returns the other signers, still to be asked.
+pub fn sign_metadata_here<T>(
+    metadata: &mut Metadata<T>,
+    signers: &[Arc<dyn Signer>],
+) -> Result<Vec<Arc<dyn Signer>>, metadata::Error> {
+    let mut elsewhere = Vec::new();
+    for signer in signers {
+        let _span = tracing::debug_span!("sign", role = metadata.role(), keyid = %signer.key_id())
+            .entered();
+        match signer.sign_here(metadata.canonical_signed()) {
+            Some(sig) => {
+                let sig = sig
+                    .map_err(|e| signing_error(metadata.role(), signer.as_ref())(e.to_string()))?;
+                metadata.add_signature_made_here(signer.key(), signer.key_id().clone(), &sig);
+            }
+            None => elsewhere.push(Arc::clone(signer)),
+        }
+    }
+    Ok(elsewhere)
+}
+
+/// The error for `signer` failing to sign `role`, from its reason.
+fn signing_error(role: &str, signer: &dyn Signer) -> impl Fn(String) -> metadata::Error + use<> {
+    let role = role.to_owned();
+    let keyid = signer.key_id().clone();
+    move |reason| {
+        metadata::Error::new(
+            role.clone(),
+            ErrorKind::Signing(format!("key {keyid}: {reason}")),
+        )
+    }
 }

@@ -1,0 +1,70 @@
+//! Independent CPU work spread over every core: serializing and signing the
+//! bins of a big import, hashing the files of a directory.
+
+/// `f` applied to each of `items`, in order, on every core: the items are
+/// split into one contiguous part per core, the first part done on the
+/// calling thread.
+pub(crate) fn map_on_every_core<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    map_parts_on_every_core(items, |part| part.into_iter().map(&f).collect::<Vec<R>>())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// `f` applied to the parts of `items` (one contiguous part per core, the
+/// first done on the calling thread), for work that keeps state across the
+/// items of a part; one result per part, in order.
+pub(crate) fn map_parts_on_every_core<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(Vec<T>) -> R + Sync,
+) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(cores).max(1);
+    if items.len() <= chunk {
+        return vec![f(items)];
+    }
+    let mut items = items.into_iter();
+    let mut parts: Vec<Vec<T>> = Vec::new();
+    loop {
+        let part: Vec<T> = items.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    let f = &f;
+    let mut parts = parts.into_iter();
+    let first = parts.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let others: Vec<_> = parts.map(|part| scope.spawn(move || f(part))).collect();
+        let mut out = vec![f(first)];
+        for other in others {
+            match other.join() {
+                Ok(done) => out.push(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_order_of_the_items() {
+        for n in [0, 1, 2, 3, 7, 100] {
+            let items: Vec<u32> = (0..n).collect();
+            let doubled = map_on_every_core(items, |i| i * 2);
+            assert_eq!(doubled, (0..n).map(|i| i * 2).collect::<Vec<_>>());
+            let items: Vec<u32> = (0..n).collect();
+            let parts = map_parts_on_every_core(items, |part| part);
+            assert!(!parts.is_empty() && parts.len() <= n.max(1) as usize);
+            assert_eq!(parts.concat(), (0..n).collect::<Vec<_>>());
+        }
+    }
+}
