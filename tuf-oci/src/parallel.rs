@@ -1,6 +1,8 @@
 //! Independent CPU work spread over every core: serializing and signing the
 //! bins of a big import, hashing the files of a directory.
 
+use std::sync::OnceLock;
+
 /// `f` applied to each of `items`, in order, on every core: the items are
 /// split into one contiguous part per core, the first part done on the
 /// calling thread.
@@ -21,11 +23,13 @@ pub(crate) fn map_parts_on_every_core<T: Send, R: Send>(
     items: Vec<T>,
     f: impl Fn(Vec<T>) -> R + Sync,
 ) -> Vec<R> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = items.len().div_ceil(cores).max(1);
-    if items.len() <= chunk {
+    let cores = cores();
+    // A thread costs about a millisecond to start and end: a few items are
+    // done right here.
+    if cores == 1 || items.len() < 2 * cores {
         return vec![f(items)];
     }
+    let chunk = items.len().div_ceil(cores);
     let mut items = items.into_iter();
     let mut parts: Vec<Vec<T>> = Vec::new();
     loop {
@@ -51,6 +55,13 @@ pub(crate) fn map_parts_on_every_core<T: Send, R: Send>(
     })
 }
 
+/// How many cores this process may use (read once: finding out reads the
+/// cgroup files).
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,7 +74,7 @@ mod tests {
             assert_eq!(doubled, (0..n).map(|i| i * 2).collect::<Vec<_>>());
             let items: Vec<u32> = (0..n).collect();
             let parts = map_parts_on_every_core(items, |part| part);
-            assert!(!parts.is_empty() && parts.len() <= n.max(1) as usize);
+            assert!(!parts.is_empty() && parts.len() <= cores());
             assert_eq!(parts.concat(), (0..n).collect::<Vec<_>>());
         }
     }
