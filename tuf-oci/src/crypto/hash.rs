@@ -44,7 +44,15 @@ impl HashAlgorithm {
 
 /// Hex SHA-256 of `data`, the form used for key IDs and OCI digests.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(HashAlgorithm::Sha256.digest(data))
+    hex::encode(sha256(data))
+}
+
+/// SHA-256 of `data` (no allocation: it runs once per target to find its
+/// hashed bin).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
+    out
 }
 
 #[cfg(test)]
@@ -58,6 +66,10 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(HashAlgorithm::Sha512.digest(b"abc").len(), 64);
+        assert_eq!(
+            sha256(b"abc").to_vec(),
+            HashAlgorithm::Sha256.digest(b"abc")
+        );
         assert_eq!(
             HashAlgorithm::from_name("sha512"),
             Some(HashAlgorithm::Sha512)

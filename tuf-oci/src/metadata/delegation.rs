@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::root::{TOP_LEVEL_ROLES, validate_keyids};
 use super::{Key, KeyId, Unrecognized};
-use crate::crypto::hash::{HashAlgorithm, sha256_hex};
+use crate::crypto::hash::{sha256, sha256_hex};
 
 /// `delegations` of a targets role: exactly one of `roles` and
 /// `succinct_roles`.
@@ -194,7 +194,7 @@ impl SuccinctRoles {
 
     /// The number of the bin responsible for `target_path`.
     pub fn bin_number_for_target(&self, target_path: &str) -> u64 {
-        let hash = HashAlgorithm::Sha256.digest(target_path.as_bytes());
+        let hash = sha256(target_path.as_bytes());
         let first = u32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]]);
         let shift = 32 - self.bit_length.clamp(1, 32);
         u64::from(first >> shift)
