@@ -277,11 +277,13 @@ pub async fn push_objects<S: Store>(
 ) -> Result<Digest, OciError> {
     let span = tracing::info_span!("push_objects", store = %store.location());
     async {
-        for (digest, blob) in &objects.blobs {
-            if !present.contains(digest) {
-                store.put_blob_hashed(digest, blob).await?;
-            }
-        }
+        let missing: Vec<(Digest, &[u8])> = objects
+            .blobs
+            .iter()
+            .filter(|(digest, _)| !present.contains(digest))
+            .cloned()
+            .collect();
+        store.put_blobs_hashed(&missing).await?;
         for m in &objects.manifests {
             let digest = sha256_digest(m);
             if !present.contains(&digest) {

@@ -59,6 +59,10 @@ impl Store for AnyStore {
         forward!(self, s => s.put_blob_hashed(digest, bytes).await)
     }
 
+    async fn put_blobs_hashed(&self, blobs: &[(Digest, &[u8])]) -> Result<(), StoreError> {
+        forward!(self, s => s.put_blobs_hashed(blobs).await)
+    }
+
     async fn get_manifest(
         &self,
         reference: &Reference,

@@ -18,6 +18,7 @@ use super::{
     verify_digest,
 };
 use crate::atomic::write_atomically;
+use crate::parallel::map_on_every_core;
 use crate::metadata::to_canonical_json;
 
 /// The annotation that names a tag in `index.json`.
@@ -196,6 +197,14 @@ impl Store for LayoutStore {
 
     async fn put_blob_hashed(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         self.write_blob_as(digest, bytes)
+    }
+
+    async fn put_blobs_hashed(&self, blobs: &[(Digest, &[u8])]) -> Result<(), StoreError> {
+        map_on_every_core(blobs.iter().collect(), |(digest, bytes)| {
+            self.write_blob_as(digest, bytes)
+        })
+        .into_iter()
+        .collect()
     }
 
     async fn get_manifest(

@@ -117,6 +117,21 @@ pub trait Store: Send + Sync {
     /// Store a blob (idempotent); returns its sha256 digest.
     fn put_blob(&self, bytes: &[u8]) -> impl Future<Output = Result<Digest, StoreError>> + Send;
 
+    /// Store blobs, each as [`put_blob_hashed`](Self::put_blob_hashed)
+    /// does; the default stores them one by one, an image layout writes
+    /// them on every core (the 257 files of a 256-bin commit).
+    fn put_blobs_hashed(
+        &self,
+        blobs: &[(Digest, &[u8])],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            for (digest, bytes) in blobs {
+                self.put_blob_hashed(digest, bytes).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Store a blob whose sha256 `digest` the caller has computed from
     /// these very bytes (a commit hashes each file once); idempotent. The
     /// stores of this crate take the digest as given instead of hashing
