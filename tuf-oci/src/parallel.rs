@@ -10,7 +10,7 @@ pub(crate) fn map_on_every_core<T: Send, R: Send>(
     items: Vec<T>,
     f: impl Fn(T) -> R + Sync,
 ) -> Vec<R> {
-    map_parts_on_every_core(items, |part| part.into_iter().map(&f).collect::<Vec<R>>())
+    map_parts_on_every_core(items, 2, |part| part.into_iter().map(&f).collect::<Vec<R>>())
         .into_iter()
         .flatten()
         .collect()
@@ -18,15 +18,16 @@ pub(crate) fn map_on_every_core<T: Send, R: Send>(
 
 /// `f` applied to the parts of `items` (one contiguous part per core, the
 /// first done on the calling thread), for work that keeps state across the
-/// items of a part; one result per part, in order.
+/// items of a part; one result per part, in order. A thread costs about a
+/// millisecond to start, end and give its first memory: fewer than
+/// `min_part` items a core are done right here, in one part.
 pub(crate) fn map_parts_on_every_core<T: Send, R: Send>(
     items: Vec<T>,
+    min_part: usize,
     f: impl Fn(Vec<T>) -> R + Sync,
 ) -> Vec<R> {
     let cores = cores();
-    // A thread costs about a millisecond to start and end: a few items are
-    // done right here.
-    if cores == 1 || items.len() < 2 * cores {
+    if cores == 1 || items.len() < min_part.max(1) * cores {
         return vec![f(items)];
     }
     let chunk = items.len().div_ceil(cores);
@@ -73,7 +74,7 @@ mod tests {
             let doubled = map_on_every_core(items, |i| i * 2);
             assert_eq!(doubled, (0..n).map(|i| i * 2).collect::<Vec<_>>());
             let items: Vec<u32> = (0..n).collect();
-            let parts = map_parts_on_every_core(items, |part| part);
+            let parts = map_parts_on_every_core(items, 2, |part| part);
             assert!(!parts.is_empty() && parts.len() <= cores());
             assert_eq!(parts.concat(), (0..n).collect::<Vec<_>>());
         }
