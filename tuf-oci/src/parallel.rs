@@ -10,10 +10,12 @@ pub(crate) fn map_on_every_core<T: Send, R: Send>(
     items: Vec<T>,
     f: impl Fn(T) -> R + Sync,
 ) -> Vec<R> {
-    map_parts_on_every_core(items, 2, |part| part.into_iter().map(&f).collect::<Vec<R>>())
-        .into_iter()
-        .flatten()
-        .collect()
+    map_parts_on_every_core(items, 2, |part| {
+        part.into_iter().map(&f).collect::<Vec<R>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// `f` applied to the parts of `items` (one contiguous part per core, the

@@ -76,13 +76,18 @@ impl Role for Targets {
     role_common!(Targets, RoleType::Targets);
 
     fn encoded_len_hint(&self) -> usize {
-        // A target with one sha256 hash takes 100 bytes besides its name;
-        // `custom` (an OCI media type, say) is guessed. Not much more: with
-        // huge pages, reserved memory costs as soon as any of it is used.
+        // `"NAME":{"hashes":{"ALG":"HEX",...},"length":N},` exactly (names
+        // without escapes); `custom` (an OCI media type, say) is guessed.
+        // Not much more: with huge pages, reserved memory costs as soon as
+        // any of it is used; nor less: a buffer that grows is copied.
         let targets: usize = self
             .targets
             .iter()
-            .map(|(name, file)| name.len() + 104 + file.custom.as_ref().map_or(0, |_| 96))
+            .map(|(name, file)| {
+                let hashes: usize = file.hashes.iter().map(|(a, d)| a.len() + d.len() + 6).sum();
+                let digits = file.length.checked_ilog10().map_or(1, |d| d as usize + 1);
+                name.len() + 26 + hashes + digits + file.custom.as_ref().map_or(0, |_| 96)
+            })
             .sum();
         1024 + targets
     }
@@ -181,5 +186,39 @@ impl<'de> Deserialize<'de> for TargetFile {
             }
         }
         d.deserialize_map(Fields)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_length_hint_covers_the_canonical_form_without_much_more() {
+        let mut role: Targets = serde_json::from_str(
+            r#"{"_type":"targets","spec_version":"1.0.31","version":1,"expires":"2030-01-01T00:00:00Z","targets":{}}"#,
+        )
+        .unwrap();
+        for i in 0..1000u64 {
+            let mut file = TargetFile {
+                custom: None,
+                hashes: Hashes::from([("sha256".to_owned(), format!("{i:064x}"))]),
+                length: i.pow(3),
+                unrecognized: Unrecognized::new(),
+            };
+            if i % 7 == 0 {
+                file.hashes.insert("sha512".into(), "ab".repeat(64));
+            }
+            role.targets
+                .insert(format!("org/app-{i}:v{}", i % 13), file);
+        }
+        let hint = role.encoded_len_hint();
+        let canonical = crate::metadata::to_canonical_json(&role).unwrap();
+        assert!(hint >= canonical.len(), "{hint} < {}", canonical.len());
+        assert!(
+            hint <= canonical.len() + 1024,
+            "{hint} ≫ {}",
+            canonical.len()
+        );
     }
 }

@@ -144,7 +144,8 @@ impl<'a> Draft<'a> {
             }
             Ok::<_, PublishError>(by_role)
         });
-        let mut by_role: BTreeMap<&str, Vec<(&String, &TargetFile)>> = BTreeMap::new();
+        let mut parts = parts.into_iter();
+        let mut by_role = parts.next().transpose()?.unwrap_or_default();
         for part in parts {
             for (role, targets) in part? {
                 by_role.entry(role).or_default().extend(targets);

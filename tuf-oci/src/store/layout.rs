@@ -18,8 +18,8 @@ use super::{
     verify_digest,
 };
 use crate::atomic::write_atomically;
-use crate::parallel::map_on_every_core;
 use crate::metadata::to_canonical_json;
+use crate::parallel::map_on_every_core;
 
 /// The annotation that names a tag in `index.json`.
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
