@@ -533,6 +533,12 @@ async fn commit_on_latest<S: Store>(
     options: &PublishOptions,
     build: Build<'_>,
 ) -> Result<Published, PublishError> {
+    if options.trusted_root.is_some() {
+        // The base check below runs on a thread of the blocking pool: start
+        // one now, while the lease is taken and the base read, not when the
+        // check is due (a new thread can take milliseconds to be running).
+        drop(tokio::task::spawn_blocking(|| ()));
+    }
     let lease = Lease::acquire(store, &options.tag, &options.lease).await?;
     let result = async {
         for attempt in 1..=options.attempts {
