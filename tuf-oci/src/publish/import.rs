@@ -37,13 +37,14 @@ pub fn import_targets(path: &Path) -> Result<Vec<(String, TargetFile)>, PublishE
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
-    let targets = parse_object(&bytes).map_err(|_| {
+    let targets = parse_object(&bytes).map_err(|error| {
         // Again with path tracking, only to say where: it is slower.
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let at = match serde_path_to_error::deserialize::<_, BTreeMap<String, TargetFile>>(&mut de)
         {
             Err(e) => format!("{}: {}", e.path(), e.inner()),
-            Ok(_) => "does not match the schema".to_owned(),
+            // What follows the object, say.
+            Ok(_) => error.to_string(),
         };
         fail(
             path,
@@ -171,7 +172,8 @@ mod tests {
             r#"{"a": {"length": 1, "hashes": {"sha256": "00"}}} x"#,
         )
         .unwrap();
-        assert!(import_targets(&json).is_err(), "trailing data is refused");
+        let err = import_targets(&json).unwrap_err().to_string();
+        assert!(err.contains("t.json: trailing characters"), "{err}");
 
         std::fs::write(&json, br#"{"a": {"length": "x", "hashes": {}}}"#).unwrap();
         let err = import_targets(&json).unwrap_err().to_string();
