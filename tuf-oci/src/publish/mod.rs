@@ -18,6 +18,7 @@ mod import;
 mod keys;
 mod lease;
 mod prune;
+mod responsible;
 mod staged;
 mod state;
 mod summary;
