@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::change::expiry;
+use super::import::in_name_order;
 use super::responsible::RoleFinder;
 use super::{Change, PublishError, RepoState, Validity};
 use crate::crypto::hash::HashAlgorithm;
@@ -152,13 +153,8 @@ impl<'a> Draft<'a> {
                 by_role.entry(role).or_default().extend(targets);
             }
         }
-        let built = map_on_every_core(by_role.into_iter().collect(), |(role, mut added)| {
-            // Stable: of equal names the later stays last, and is kept.
-            added.sort_by(|a, b| a.0.cmp(b.0));
-            added.reverse();
-            added.dedup_by(|later, earlier| later.0 == earlier.0);
-            added.reverse();
-            let added: BTreeMap<String, TargetFile> = added
+        let built = map_on_every_core(by_role.into_iter().collect(), |(role, added)| {
+            let added: BTreeMap<String, TargetFile> = in_name_order(added)
                 .into_iter()
                 .map(|(n, f)| (n.clone(), f.clone()))
                 .collect();

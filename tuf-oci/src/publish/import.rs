@@ -71,7 +71,7 @@ fn parse_object(text: &[u8]) -> Result<Vec<(String, TargetFile)>, serde_json::Er
 
 /// `targets` sorted by name (stable: of equal names the later stays last)
 /// with only the last of each name kept.
-fn in_name_order(mut targets: Vec<(String, TargetFile)>) -> Vec<(String, TargetFile)> {
+pub(super) fn in_name_order<K: Ord, V>(mut targets: Vec<(K, V)>) -> Vec<(K, V)> {
     if !targets.is_sorted_by(|a, b| a.0 < b.0) {
         targets.sort_by(|a, b| a.0.cmp(&b.0));
         targets.reverse();

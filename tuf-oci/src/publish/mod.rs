@@ -226,13 +226,17 @@ pub fn verify_state(
     // (role, its delegator), a level of the delegation graph at a time.
     let mut level = vec![("targets".to_owned(), "root".to_owned())];
     while !level.is_empty() {
-        let (leaves, others): (Vec<_>, Vec<_>) = std::mem::take(&mut level)
-            .into_iter()
-            .map(|(role, delegator)| (listed(&role), role, delegator))
-            .partition(|((version, _, _), role, _)| leaf(role, *version).is_some());
+        let mut leaves = Vec::new();
+        let mut others = Vec::new();
+        for (role, delegator) in std::mem::take(&mut level) {
+            let (version, name, digest) = listed(&role);
+            match leaf(&role, version) {
+                Some(md) => leaves.push((md, name, digest, role, delegator)),
+                None => others.push((name, digest, role, delegator)),
+            }
+        }
         let trusted = &set;
-        let leaves = map_on_every_core(leaves, |((version, name, digest), role, delegator)| {
-            let md = leaf(&role, version).expect("partitioned as a leaf");
+        let leaves = map_on_every_core(leaves, |(md, name, digest, role, delegator)| {
             trusted
                 .check_delegated_targets(file(&name)?, md, &role, &delegator)
                 .map_err(would_not)?;
@@ -241,7 +245,7 @@ pub fn verify_state(
         for leaf in leaves {
             checked.extend(leaf?);
         }
-        for ((_, name, digest), role, delegator) in others {
+        for (name, digest, role, delegator) in others {
             if set.targets(&role).is_some() {
                 continue;
             }
