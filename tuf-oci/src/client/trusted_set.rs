@@ -200,7 +200,7 @@ impl TrustedSet {
         role: &str,
         delegator: &str,
     ) -> Result<&Metadata<Targets>, Error> {
-        let expected_version = self.check_delegated_bytes(bytes, role)?;
+        let expected_version = self.check_delegated_bytes(bytes, None, role)?;
         let new = Metadata::<Targets>::from_slice_as(bytes, role)?;
         self.check_delegated(&new, expected_version, role, delegator)?;
         Ok(self
@@ -214,22 +214,32 @@ impl TrustedSet {
     /// without trusting the role afterwards, for a publisher that holds
     /// `bytes` parsed already (it built or loaded them): the snapshot's
     /// hashes are checked against `bytes`, versions, expiry and signatures
-    /// against `parsed`, which must be their parse. (A role checked this way
-    /// cannot be the delegator of later updates.)
+    /// against `parsed`, which must be their parse. `sha256`: the sha256 of
+    /// `bytes` (hex), when the publisher has it from these very bytes (it
+    /// hashed them, or a store checked them against it): compared instead
+    /// of hashing again. (A role checked this way cannot be the delegator of
+    /// later updates.)
     pub fn check_delegated_targets(
         &self,
         bytes: &[u8],
+        sha256: Option<&str>,
         parsed: &Metadata<Targets>,
         role: &str,
         delegator: &str,
     ) -> Result<(), Error> {
-        let expected_version = self.check_delegated_bytes(bytes, role)?;
+        let expected_version = self.check_delegated_bytes(bytes, sha256, role)?;
         self.check_delegated(parsed, expected_version, role, delegator)
     }
 
     /// §5.6.1–2: the snapshot is current and lists `role` with these bytes'
-    /// hashes. Returns the version it lists.
-    fn check_delegated_bytes(&self, bytes: &[u8], role: &str) -> Result<u64, Error> {
+    /// hashes (`sha256`: see [`check_delegated_targets`](Self::check_delegated_targets)).
+    /// Returns the version it lists.
+    fn check_delegated_bytes(
+        &self,
+        bytes: &[u8],
+        sha256: Option<&str>,
+        role: &str,
+    ) -> Result<u64, Error> {
         let snapshot = self
             .snapshot
             .as_ref()
@@ -252,7 +262,7 @@ impl TrustedSet {
             .signed
             .role_meta(role)
             .ok_or_else(|| Error::Snapshot(format!("{role}.json is not listed")))?;
-        meta.verify_bytes(bytes)
+        meta.verify_hashed_bytes(bytes, sha256)
             .map_err(|kind| metadata::Error::new(role, kind))?;
         Ok(meta.version)
     }

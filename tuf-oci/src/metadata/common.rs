@@ -149,6 +149,17 @@ pub trait Role: Serialize + DeserializeOwned {
         4096
     }
 
+    /// Deserialize from a file of `file_len` bytes. A role whose lists grow
+    /// with its file (a targets role) makes room for them up front: a list
+    /// grown by doubling is copied at each step and touches twice the
+    /// memory.
+    fn deserialize_sized<'de, D: Deserializer<'de>>(
+        d: D,
+        _file_len: usize,
+    ) -> Result<Self, D::Error> {
+        Self::deserialize(d)
+    }
+
     /// Whether the metadata has expired at `now` (expiry is exclusive: a
     /// role expiring at `now` is expired).
     fn is_expired(&self, now: DateTime<Utc>) -> bool {

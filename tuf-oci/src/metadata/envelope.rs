@@ -3,12 +3,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::canonical::{self, MAX_METADATA_LEN, escape_control_characters};
 use super::canonical_check;
 use super::canonical_writer::{to_canonical_json, to_canonical_json_within};
+use super::fields::{Text, read_once, required};
 use super::{Error, ErrorKind, Key, KeyId, Role, Unrecognized};
 
 /// One signature over the canonical form of `signed`.
@@ -261,19 +265,82 @@ fn canonical_signed(bytes: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The file as the typed model sees it.
-#[derive(Deserialize)]
 struct Envelope<T> {
     signatures: Vec<Signature>,
     signed: T,
 }
 
+/// Reads an [`Envelope`] of a file of `file_len` bytes: `signed` through
+/// [`Role::deserialize_sized`]. Unknown members are skipped; a member given
+/// twice is an error.
+struct EnvelopeSeed<T> {
+    file_len: usize,
+    role: PhantomData<T>,
+}
+
+/// `signed`, read knowing the file's length.
+struct SignedSeed<T>(usize, PhantomData<T>);
+
+impl<'de, T: Role> DeserializeSeed<'de> for SignedSeed<T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        T::deserialize_sized(d, self.0)
+    }
+}
+
+impl<'de, T: Role> DeserializeSeed<'de> for EnvelopeSeed<T> {
+    type Value = Envelope<T>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Envelope<T>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Role> Visitor<'de> for EnvelopeSeed<T> {
+    type Value = Envelope<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with \"signatures\" and \"signed\"")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<T>, A::Error> {
+        let (mut signatures, mut signed) = (None, None);
+        while let Some(Text(name)) = map.next_key()? {
+            match &*name {
+                "signatures" => {
+                    read_once(&mut map, &mut signatures, "signatures")?;
+                }
+                "signed" if signed.is_some() => return Err(de::Error::duplicate_field("signed")),
+                "signed" => {
+                    signed = Some(map.next_value_seed(SignedSeed(self.file_len, self.role))?)
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Envelope {
+            signatures: required(signatures, "signatures")?,
+            signed: required(signed, "signed")?,
+        })
+    }
+}
+
 /// Deserialize the envelope; on failure, say where in the document.
-fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<Envelope<T>, String> {
-    serde_json::from_slice(bytes).map_err(|_| {
+fn typed<T: Role>(bytes: &[u8]) -> Result<Envelope<T>, String> {
+    let seed = || EnvelopeSeed {
+        file_len: bytes.len(),
+        role: PhantomData,
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let read = seed()
+        .deserialize(&mut de)
+        .and_then(|e| de.end().map(|()| e));
+    read.map_err(|_| {
         // Re-run with path tracking only on the error path: it is slower.
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        match serde_path_to_error::deserialize::<_, Envelope<T>>(&mut de) {
-            Err(e) => format!("{}: {}", e.path(), e.inner()),
+        let mut track = serde_path_to_error::Track::new();
+        match seed().deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track)) {
+            Err(e) => format!("{}: {e}", track.path()),
             Ok(_) => "does not match the schema".to_owned(),
         }
     })

@@ -8,7 +8,6 @@
 //! it was a third of the parse time. These visitors read each field once.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -80,32 +79,6 @@ pub(crate) fn required<T, E: de::Error>(slot: Option<T>, name: &'static str) -> 
     slot.ok_or_else(|| de::Error::missing_field(name))
 }
 
-/// A JSON object read into a map by collecting its entries and building
-/// the map in one go: for keys in order (as canonical JSON has them) that
-/// is linear, where inserting them one by one searched the tree for each.
-/// A later duplicate key wins, as with serde's own map.
-pub struct SortedMap<V>(pub BTreeMap<String, V>);
-
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for SortedMap<V> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Entries<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for Entries<V> {
-            type Value = SortedMap<V>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
-                while let Some(entry) = map.next_entry::<String, V>()? {
-                    entries.push(entry);
-                }
-                Ok(SortedMap(entries.into_iter().collect()))
-            }
-        }
-        d.deserialize_map(Entries(PhantomData))
-    }
-}
-
 /// A JSON object's entries, in the order given, into a list made with room
 /// for `capacity` of them (a list grown by doubling touches twice the
 /// memory of a big import): deserialize with `DeserializeSeed`.
@@ -146,20 +119,5 @@ impl<'de, V: Deserialize<'de>> Visitor<'de> for Entries<V> {
             entries.push(entry);
         }
         Ok(entries)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_sorted_map_is_the_map_serde_would_build() {
-        let text = r#"{"b": 2, "a": 1, "c": 3, "a": 4}"#;
-        let SortedMap::<u32>(ours) = serde_json::from_str(text).unwrap();
-        let theirs: BTreeMap<String, u32> = serde_json::from_str(text).unwrap();
-        assert_eq!(ours, theirs);
-        assert_eq!(ours["a"], 4, "the later duplicate wins");
-        assert!(serde_json::from_str::<SortedMap<u32>>(r#"{"a": "x"}"#).is_err());
     }
 }

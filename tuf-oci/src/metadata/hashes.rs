@@ -163,11 +163,22 @@ impl Hashes {
     /// Check `data` against every listed hash. An algorithm this
     /// implementation cannot compute is a failure, as in python-tuf.
     pub fn verify(&self, data: &[u8]) -> Result<(), ErrorKind> {
+        self.verify_hashed(data, None)
+    }
+
+    /// [`verify`](Self::verify), given the sha256 of `data` (lowercase hex)
+    /// when the caller has it already from these very bytes (it hashed them,
+    /// or a store checked them against that digest): it is compared instead
+    /// of hashing `data` again. Other algorithms are computed.
+    pub fn verify_hashed(&self, data: &[u8], sha256: Option<&str>) -> Result<(), ErrorKind> {
         for (name, expected) in self.iter() {
             let algorithm = HashAlgorithm::from_name(name).ok_or_else(|| {
                 ErrorKind::Invalid(format!("unsupported hash algorithm {name:?}"))
             })?;
-            let found = hex::encode(algorithm.digest(data));
+            let found = match sha256 {
+                Some(hex) if algorithm == HashAlgorithm::Sha256 => hex.to_owned(),
+                _ => hex::encode(algorithm.digest(data)),
+            };
             if !found.eq_ignore_ascii_case(expected) {
                 return Err(ErrorKind::HashMismatch {
                     algorithm: name.to_owned(),
@@ -233,6 +244,7 @@ pub(crate) fn verify_length_and_hashes(
     length: Option<u64>,
     hashes: Option<&Hashes>,
     data: &[u8],
+    sha256: Option<&str>,
 ) -> Result<(), ErrorKind> {
     if let Some(expected) = length
         && data.len() as u64 != expected
@@ -243,7 +255,7 @@ pub(crate) fn verify_length_and_hashes(
         });
     }
     match hashes {
-        Some(hashes) => hashes.verify(data),
+        Some(hashes) => hashes.verify_hashed(data, sha256),
         None => Ok(()),
     }
 }
@@ -264,11 +276,30 @@ mod tests {
         odd.insert("md5".into(), "00".into());
         assert!(matches!(odd.verify(b"data"), Err(ErrorKind::Invalid(_))));
         assert!(matches!(
-            verify_length_and_hashes(Some(3), Some(&h), b"data"),
+            verify_length_and_hashes(Some(3), Some(&h), b"data", None),
             Err(ErrorKind::LengthMismatch {
                 expected: 3,
                 found: 4
             })
+        ));
+    }
+
+    #[test]
+    fn a_known_sha256_is_compared_and_other_algorithms_computed() {
+        let h = Hashes::compute(b"data", &[HashAlgorithm::Sha256, HashAlgorithm::Sha512]);
+        let sha256 = h.by_name("sha256").unwrap().to_owned();
+        h.verify_hashed(b"data", Some(&sha256)).unwrap();
+        // The digest given is what is compared: another one fails even for
+        // the right bytes.
+        let other = hex::encode(crate::crypto::hash::sha256(b"other"));
+        assert!(matches!(
+            h.verify_hashed(b"data", Some(&other)),
+            Err(ErrorKind::HashMismatch { algorithm, .. }) if algorithm == "sha256"
+        ));
+        // sha512 is still computed from the bytes.
+        assert!(matches!(
+            h.verify_hashed(b"datA", Some(&sha256)),
+            Err(ErrorKind::HashMismatch { algorithm, .. }) if algorithm == "sha512"
         ));
     }
 

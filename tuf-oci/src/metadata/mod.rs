@@ -29,7 +29,7 @@ pub use common::{Role, RoleType, SPEC_VERSION, SpecVersion};
 pub use delegation::{DelegatedRole, Delegations, SuccinctRoles};
 pub use envelope::{Metadata, Signature};
 pub use error::{Error, ErrorKind};
-pub use fields::{Entries, SortedMap};
+pub use fields::Entries;
 pub use hashes::Hashes;
 pub use key::{Key, KeyId, KeyVal};
 pub use root::{RoleKeys, Root, TOP_LEVEL_ROLES};

@@ -43,7 +43,13 @@ impl MetaFile {
 
     /// Check downloaded bytes against the length and hashes, when given.
     pub fn verify_bytes(&self, bytes: &[u8]) -> Result<(), ErrorKind> {
-        verify_length_and_hashes(self.length, self.hashes.as_ref(), bytes)
+        self.verify_hashed_bytes(bytes, None)
+    }
+
+    /// [`verify_bytes`](Self::verify_bytes), given the sha256 of `bytes`
+    /// when the caller has it already (see [`Hashes::verify_hashed`]).
+    pub fn verify_hashed_bytes(&self, bytes: &[u8], sha256: Option<&str>) -> Result<(), ErrorKind> {
+        verify_length_and_hashes(self.length, self.hashes.as_ref(), bytes, sha256)
     }
 
     pub(crate) fn validate(&self, name: &str) -> Result<(), String> {

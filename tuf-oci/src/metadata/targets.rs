@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::common::{expires, role_common, validate_version};
-use super::fields::{SortedMap, read_fields, read_once, required};
+use super::fields::{Entries, read_fields, read_once, required};
 use super::hashes::verify_length_and_hashes;
 use super::{
     Delegations, Error, ErrorKind, Hashes, Metadata, Role, RoleType, SpecVersion, Unrecognized,
@@ -68,7 +68,7 @@ impl TargetFile {
 
     /// Check downloaded bytes against the length and every hash.
     pub fn verify_bytes(&self, bytes: &[u8]) -> Result<(), ErrorKind> {
-        verify_length_and_hashes(Some(self.length), Some(&self.hashes), bytes)
+        verify_length_and_hashes(Some(self.length), Some(&self.hashes), bytes, None)
     }
 }
 
@@ -90,6 +90,15 @@ impl Role for Targets {
             })
             .sum();
         1024 + targets
+    }
+
+    fn deserialize_sized<'de, D: Deserializer<'de>>(
+        d: D,
+        file_len: usize,
+    ) -> Result<Self, D::Error> {
+        d.deserialize_map(Fields {
+            target_room: file_len / TARGET_LEN,
+        })
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -125,39 +134,54 @@ impl Targets {
 
 impl<'de> Deserialize<'de> for Targets {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> Visitor<'de> for Fields {
-            type Value = Targets;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a targets object")
+        d.deserialize_map(Fields { target_room: 0 })
+    }
+}
+
+/// The fewest bytes a target takes in a file: `"NAME":{"hashes":{"sha256":"`,
+/// 64 hex digits, `"},"length":N},` (a name of some characters). A file of
+/// N bytes holds at most about N / this targets of that kind.
+const TARGET_LEN: usize = 100;
+
+/// Reads a targets object, making room for `target_room` targets.
+struct Fields {
+    target_room: usize,
+}
+
+impl<'de> Visitor<'de> for Fields {
+    type Value = Targets;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a targets object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Targets, A::Error> {
+        let (mut role_type, mut spec_version, mut version) = (None, None, None);
+        let (mut expires, mut targets, mut delegations) = (None, None, None);
+        let unrecognized = read_fields(map, |name, map| match name {
+            "_type" => read_once(map, &mut role_type, "_type"),
+            "spec_version" => read_once(map, &mut spec_version, "spec_version"),
+            "version" => read_once(map, &mut version, "version"),
+            "expires" => read_once::<_, String>(map, &mut expires, "expires"),
+            "targets" if targets.is_some() => Err(de::Error::duplicate_field("targets")),
+            "targets" => {
+                let entries = map.next_value_seed(Entries::with_capacity(self.target_room))?;
+                // Canonical files list targets in name order: the map is
+                // built in one go (a later duplicate wins, as serde's would).
+                targets = Some(entries.into_iter().collect());
+                Ok(true)
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Targets, A::Error> {
-                let (mut role_type, mut spec_version, mut version) = (None, None, None);
-                let (mut expires, mut targets, mut delegations) = (None, None, None);
-                let unrecognized = read_fields(map, |name, map| match name {
-                    "_type" => read_once(map, &mut role_type, "_type"),
-                    "spec_version" => read_once(map, &mut spec_version, "spec_version"),
-                    "version" => read_once(map, &mut version, "version"),
-                    "expires" => read_once::<_, String>(map, &mut expires, "expires"),
-                    "targets" => {
-                        read_once::<_, SortedMap<TargetFile>>(map, &mut targets, "targets")
-                    }
-                    "delegations" => read_once(map, &mut delegations, "delegations"),
-                    _ => Ok(false),
-                })?;
-                let expires = required(expires, "expires")?;
-                Ok(Targets {
-                    role_type: required(role_type, "_type")?,
-                    spec_version: required(spec_version, "spec_version")?,
-                    version: required(version, "version")?,
-                    expires: expires::parse(&expires).map_err(de::Error::custom)?,
-                    targets: required(targets, "targets")?.0,
-                    delegations: delegations.flatten(),
-                    unrecognized,
-                })
-            }
-        }
-        d.deserialize_map(Fields)
+            "delegations" => read_once(map, &mut delegations, "delegations"),
+            _ => Ok(false),
+        })?;
+        let expires = required(expires, "expires")?;
+        Ok(Targets {
+            role_type: required(role_type, "_type")?,
+            spec_version: required(spec_version, "spec_version")?,
+            version: required(version, "version")?,
+            expires: expires::parse(&expires).map_err(de::Error::custom)?,
+            targets: required(targets, "targets")?,
+            delegations: delegations.flatten(),
+            unrecognized,
+        })
     }
 }
 
@@ -192,6 +216,43 @@ impl<'de> Deserialize<'de> for TargetFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn file_with_targets(targets: &str) -> Vec<u8> {
+        format!(
+            r#"{{"signatures":[],"signed":{{"_type":"targets","expires":"2030-01-01T00:00:00Z","spec_version":"1.0.31","targets":{targets},"version":1}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn targets_read_from_a_file_are_the_map_serde_would_build() {
+        let target = |i: u32| format!(r#"{{"hashes":{{"sha256":"{i:064x}"}},"length":{i}}}"#);
+        // Canonical (names in order), and not (out of order, spaced).
+        let canonical = format!(
+            r#"{{"a":{},"b":{},"c":{}}}"#,
+            target(1),
+            target(2),
+            target(3)
+        );
+        let loose = format!(
+            r#"{{ "c": {}, "a": {}, "b": {} }}"#,
+            target(3),
+            target(1),
+            target(2)
+        );
+        for targets in [canonical, loose] {
+            let md = Metadata::<Targets>::from_slice(&file_with_targets(&targets)).unwrap();
+            let theirs: BTreeMap<String, TargetFile> = serde_json::from_str(&targets).unwrap();
+            assert_eq!(md.signed.targets, theirs);
+            assert_eq!(md.signed.targets["b"].length, 2);
+        }
+        // A target that does not match the schema is named.
+        let bad = file_with_targets(r#"{"a":{"hashes":{"sha256":"00"},"length":"1"}}"#);
+        let err = Metadata::<Targets>::from_slice(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("signed.targets.a.length"), "{err}");
+    }
 
     #[test]
     fn the_length_hint_covers_the_canonical_form_without_much_more() {

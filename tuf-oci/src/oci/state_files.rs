@@ -25,6 +25,9 @@ pub struct StateFiles {
     pub missing: Vec<(String, String)>,
     /// Digests of the objects read (present in the store).
     pub objects: HashSet<Digest>,
+    /// The digest each file was read by, by file name: the store checked
+    /// the file's bytes against it.
+    pub digests: BTreeMap<String, Digest>,
 }
 
 /// The commit index `tag` names, with `LOCATION:TAG`; `None` without the
@@ -65,6 +68,7 @@ impl StateFiles {
             files: BTreeMap::new(),
             missing: Vec::new(),
             objects: commit.object_digests(),
+            digests: BTreeMap::new(),
         };
         for v in commit.root_versions() {
             state
@@ -107,7 +111,8 @@ impl StateFiles {
             match digest {
                 Some(digest) => match store.get_blob(&digest, MAX_METADATA_LEN as u64).await {
                     Ok(bytes) => {
-                        state.objects.insert(digest);
+                        state.objects.insert(digest.clone());
+                        state.digests.insert(file.clone(), digest);
                         state.files.insert(file, bytes);
                     }
                     Err(StoreError::NotFound(_)) => state
@@ -140,6 +145,7 @@ impl StateFiles {
             files: BTreeMap::new(),
             missing: Vec::new(),
             objects: HashSet::new(),
+            digests: BTreeMap::new(),
         };
         for manifest in std::iter::once(&index.top_level).chain(&index.delegation_manifests) {
             let bytes = store
@@ -168,6 +174,7 @@ impl StateFiles {
                 {
                     Ok(bytes) => {
                         state.files.insert(name.clone(), bytes);
+                        state.digests.insert(name.clone(), layer.digest().clone());
                     }
                     Err(StoreError::NotFound(_)) => state.missing.push((
                         name.clone(),
@@ -199,6 +206,8 @@ impl StateFiles {
         {
             Ok(bytes) => {
                 self.files.insert(name.to_owned(), bytes.clone());
+                self.digests
+                    .insert(name.to_owned(), descriptor.digest().clone());
                 Ok(Some(bytes))
             }
             Err(StoreError::NotFound(_)) => {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::change::expiry;
 use super::draft::{Draft, next_version};
-use super::{Change, Keyring, PublishError, RepoState, Validity};
+use super::{Change, CheckedDigests, Keyring, PublishError, RepoState, Validity, sha256_of};
 use crate::crypto::hash::HashAlgorithm;
 use crate::metadata::{Key, KeyId, MetaFile, Metadata, Role, Root, Snapshot, Targets, Timestamp};
 use crate::parallel::map_on_every_core;
@@ -165,6 +165,10 @@ pub struct NewState {
     pub files: BTreeMap<String, Vec<u8>>,
     /// The new versions of root and the targets roles, by role name.
     pub roles: BTreeMap<String, StagedRole>,
+    /// The sha256 digests of files this state knows from their bytes: the
+    /// new files it hashed for the snapshot and timestamp, and the base's
+    /// files as the store checked them.
+    pub known: CheckedDigests,
 }
 
 /// The targets roles of the state `base` becomes with `staged`, parsed
@@ -236,27 +240,31 @@ pub(super) async fn sign_roles(
         }
         roles.insert(name, role);
     }
-    let files = finish(base, &roles, keys, validity, now).await?;
-    Ok(NewState { files, roles })
+    finish(base, roles, keys, validity, now).await
 }
 
-/// The files of the state `base` becomes with the new role versions
-/// `staged` (by role name; `root` for a new root version): every targets
-/// role reachable from `targets`, then a new snapshot and timestamp signed
-/// by `keys`.
+/// The state `base` becomes with the new role versions `staged` (by role
+/// name; `root` for a new root version): every targets role reachable from
+/// `targets`, then a new snapshot and timestamp signed by `keys`.
 pub async fn finish(
     base: &RepoState,
-    staged: &BTreeMap<String, StagedRole>,
+    staged: BTreeMap<String, StagedRole>,
     keys: &Keyring,
     validity: Validity,
     now: DateTime<Utc>,
-) -> Result<BTreeMap<String, Vec<u8>>, PublishError> {
+) -> Result<NewState, PublishError> {
     // Root files as loaded, named by their own version; then the new one.
     let mut files: BTreeMap<String, Vec<u8>> = base
         .files()
         .iter()
         .filter(|(n, _)| n.ends_with(".root.json"))
         .map(|(n, b)| (n.clone(), b.clone()))
+        .collect();
+    let mut known: CheckedDigests = base
+        .digests()
+        .iter()
+        .filter(|(n, _)| files.contains_key(*n))
+        .map(|(n, d)| (n.clone(), d.clone()))
         .collect();
     if let Some(StagedRole::Root(root)) = staged.get("root") {
         files.insert(
@@ -317,21 +325,30 @@ pub async fn finish(
                     .as_ref()
                     .is_some_and(|h| h.get(HashAlgorithm::Sha256).is_some())
             });
-        let (bytes, meta) = match (file, listed) {
-            (RoleFile::Base(bytes), Some(meta)) => (bytes.clone(), meta.clone()),
-            (RoleFile::Base(bytes), None) => (bytes.clone(), MetaFile::describing(version, bytes)),
+        let file_name = metadata_file_name(&name, Some(version));
+        let (bytes, meta, digest) = match (file, listed) {
+            (RoleFile::Base(bytes), Some(meta)) => {
+                let digest = base.digests().get(&file_name).cloned();
+                (bytes.clone(), meta.clone(), digest)
+            }
+            (RoleFile::Base(bytes), None) => {
+                let meta = MetaFile::describing(version, bytes);
+                (bytes.clone(), meta.clone(), sha256_of(&meta))
+            }
             (RoleFile::New(md), _) => {
                 let bytes = md.to_bytes();
                 let meta = MetaFile::describing(version, &bytes);
-                (bytes, meta)
+                let digest = sha256_of(&meta);
+                (bytes, meta, digest)
             }
         };
-        (name, version, bytes, meta)
+        (name, file_name, bytes, meta, digest)
     });
     let mut meta = BTreeMap::new();
-    for (name, version, bytes, described) in described {
+    for (name, file_name, bytes, described, digest) in described {
         meta.insert(format!("{name}.json"), described);
-        files.insert(metadata_file_name(&name, Some(version)), bytes);
+        known.extend(digest.map(|d| (file_name.clone(), d)));
+        files.insert(file_name, bytes);
     }
     let mut snapshot: Snapshot = base.snapshot.signed.clone();
     snapshot.version = next_version("snapshot", snapshot.version)?;
@@ -339,13 +356,16 @@ pub async fn finish(
     snapshot.meta = meta;
     let snapshot_bytes = sign("snapshot", snapshot.clone(), keys).await?.to_bytes();
     let snapshot_meta = MetaFile::describing(snapshot.version, &snapshot_bytes);
-    files.insert(
-        metadata_file_name("snapshot", Some(snapshot.version)),
-        snapshot_bytes,
-    );
+    let snapshot_file = metadata_file_name("snapshot", Some(snapshot.version));
+    known.extend(sha256_of(&snapshot_meta).map(|d| (snapshot_file.clone(), d)));
+    files.insert(snapshot_file, snapshot_bytes);
     let timestamp_bytes = timestamp_for(base, snapshot_meta, keys, validity, now).await?;
     files.insert("timestamp.json".to_owned(), timestamp_bytes);
-    Ok(files)
+    Ok(NewState {
+        files,
+        roles: staged,
+        known,
+    })
 }
 
 /// Where the file of a targets role in a new state comes from.

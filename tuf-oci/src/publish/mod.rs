@@ -42,7 +42,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
-use oci_spec::image::Digest;
+use oci_spec::image::{Digest, DigestAlgorithm};
 
 use crate::client::TrustedSet;
 use crate::crypto::hash::HashAlgorithm;
@@ -152,24 +152,36 @@ pub fn verify_files(
     trusted_root: Option<&[u8]>,
     now: DateTime<Utc>,
 ) -> Result<(), PublishError> {
-    verify_state(files, &|_| None, trusted_root, now).map(|_| ())
+    verify_state(files, &CheckedDigests::new(), &|_| None, trusted_root, now).map(|_| ())
 }
 
 /// The targets roles of a state a publisher holds parsed already, by role
 /// name (a version that differs from the state's is not used).
 pub type ParsedRoles<'a> = dyn Fn(&str) -> Option<&'a Metadata<Targets>> + Sync + 'a;
 
-/// The sha256 digests of files, by file name, that a verification checked
-/// against the metadata listing them: the snapshot against the timestamp,
-/// each targets role against the snapshot.
+/// The sha256 digests of files, by file name, known to be those of their
+/// bytes: checked against the metadata listing them (what [`verify_state`]
+/// returns: the snapshot against the timestamp, each targets role against
+/// the snapshot), computed from them, or checked by the store that served
+/// them.
 pub type CheckedDigests = BTreeMap<String, Digest>;
 
+/// The hex sha256 `known` has for the file `name`.
+fn known_sha256<'k>(known: &'k CheckedDigests, name: &str) -> Option<&'k str> {
+    known
+        .get(name)
+        .filter(|d| *d.algorithm() == DigestAlgorithm::Sha256)
+        .map(|d| d.digest())
+}
+
 /// [`verify_files`], with the targets roles `parsed` gives used instead of
-/// parsing their files again (their bytes are still hashed; roles that
-/// delegate nothing, such as bins, are checked on every core). Returns the
-/// digests it checked.
+/// parsing their files again, and the sha256 digests `known` has compared
+/// instead of hashing those files again (other files are hashed; roles
+/// that delegate nothing, such as bins, are checked on every core). Returns
+/// the digests it checked.
 pub fn verify_state(
     files: &BTreeMap<String, Vec<u8>>,
+    known: &CheckedDigests,
     parsed: &ParsedRoles<'_>,
     trusted_root: Option<&[u8]>,
     now: DateTime<Utc>,
@@ -238,7 +250,13 @@ pub fn verify_state(
         let trusted = &set;
         let leaves = map_on_every_core(leaves, |(md, name, digest, role, delegator)| {
             trusted
-                .check_delegated_targets(file(&name)?, md, &role, &delegator)
+                .check_delegated_targets(
+                    file(&name)?,
+                    known_sha256(known, &name),
+                    md,
+                    &role,
+                    &delegator,
+                )
                 .map_err(would_not)?;
             Ok::<_, PublishError>(digest.map(|d| (name, d)))
         });
@@ -298,18 +316,19 @@ async fn tag_digest<S: Store>(store: &S, tag: &str) -> Result<Option<Digest>, Pu
     }
 }
 
-/// Commit `files` on top of `base`, under `lease`: push, check, move the
-/// tag, read back. `Ok(None)` when another publisher got in between.
+/// Commit the files of `new` on top of `base`, under `lease`: push, check,
+/// move the tag, read back. `Ok(None)` when another publisher got in between.
 async fn commit_files<S: Store>(
     store: &S,
     tag: &str,
     lease: &Lease,
     base: Option<&RepoState>,
-    files: &BTreeMap<String, Vec<u8>>,
+    new: &NewState,
     parsed: &ParsedRoles<'_>,
     trusted_root: Option<&[u8]>,
 ) -> Result<Option<Digest>, PublishError> {
-    let checked = verify_state(files, parsed, trusted_root, Utc::now())?;
+    let files = &new.files;
+    let checked = verify_state(files, &new.known, parsed, trusted_root, Utc::now())?;
     let present = base.map(|b| b.objects.clone()).unwrap_or_default();
     let base = base.map(|b| &b.commit);
     push_files(store, tag, lease, base, &present, files, &checked).await
@@ -412,6 +431,7 @@ pub async fn init_with<S: Store>(
             [] => NewState {
                 files,
                 roles: BTreeMap::new(),
+                known: CheckedDigests::new(),
             },
             _ => apply(&first, changes, keyring, options.validity, Utc::now()).await?,
         };
@@ -420,7 +440,7 @@ pub async fn init_with<S: Store>(
             &options.tag,
             &lease,
             None,
-            &new.files,
+            &new,
             &parsed_roles(&first, &new.roles),
             Some(&first_root),
         )
@@ -495,20 +515,17 @@ impl Build<'_> {
             Build::Changes(_, keys) => edit::sign_roles(base, unsigned, keys, validity, now).await,
             Build::Staged(change_set, keys) => {
                 staged::check_fresh(base, change_set)?;
-                let roles = change_set.roles.clone();
-                let files = finish(base, &roles, keys, validity, now).await?;
-                Ok(NewState { files, roles })
+                finish(base, change_set.roles.clone(), keys, validity, now).await
             }
             Build::Timestamp(keys) if !keys.signers("snapshot").is_empty() => {
-                let roles = BTreeMap::new();
-                let files = finish(base, &roles, keys, validity, now).await?;
-                Ok(NewState { files, roles })
+                finish(base, BTreeMap::new(), keys, validity, now).await
             }
             Build::Timestamp(keys) => {
                 let files = edit::new_timestamp(base, keys, validity, now).await?;
                 Ok(NewState {
                     files,
                     roles: BTreeMap::new(),
+                    known: CheckedDigests::new(),
                 })
             }
         }
@@ -570,7 +587,7 @@ async fn commit_on_latest<S: Store>(
                 &options.tag,
                 &lease,
                 Some(&base),
-                &new.files,
+                &new,
                 &parsed_roles(&base, &new.roles),
                 options.trusted_root.as_deref(),
             )

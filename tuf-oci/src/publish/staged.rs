@@ -56,6 +56,7 @@ pub(super) fn check_base(base: &RepoState, trusted_root: &[u8]) -> Result<(), Pu
     let parsed = |role: &str| base.targets.get(role);
     verify_state(
         base.files(),
+        base.digests(),
         &parsed,
         Some(trusted_root),
         DateTime::UNIX_EPOCH,

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use oci_spec::image::Digest;
 
-use super::PublishError;
+use super::{CheckedDigests, PublishError};
 use crate::metadata::{Metadata, Root, Snapshot, Targets, Timestamp};
 use crate::oci::StateFiles;
 use crate::repository::metadata_file_name;
@@ -30,6 +30,9 @@ pub struct RepoState {
     /// Digests of the objects of this state (manifests and blobs): present
     /// in the store, so a commit on top of it need not push them again.
     pub objects: HashSet<Digest>,
+    /// The digest each file was read by (its bytes checked against it), by
+    /// file name; none for a state built in memory.
+    digests: CheckedDigests,
 }
 
 impl RepoState {
@@ -85,6 +88,7 @@ impl RepoState {
             files,
             missing: Vec::new(),
             objects: HashSet::new(),
+            digests: BTreeMap::new(),
         };
         Self::parse(state)?.ok_or_else(|| PublishError::State("an empty state".into()))
     }
@@ -133,6 +137,7 @@ impl RepoState {
             targets,
             files,
             objects: state.objects,
+            digests: state.digests,
         }))
     }
 
@@ -140,6 +145,12 @@ impl RepoState {
     /// by their own version).
     pub fn files(&self) -> &BTreeMap<String, Vec<u8>> {
         &self.files
+    }
+
+    /// The digest each file was read by, by file name (its bytes were
+    /// checked against it).
+    pub fn digests(&self) -> &CheckedDigests {
+        &self.digests
     }
 
     /// Every target, with the role that lists it.
