@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -260,7 +259,7 @@ fn doctor_root(
 
 /// `tuf-oci doctor`: exit 0 healthy (warnings allowed), 1 a failure found,
 /// 2 the check could not be made.
-pub async fn doctor(args: DoctorArgs) -> ExitCode {
+pub async fn doctor(args: DoctorArgs) -> u8 {
     match run_doctor(&args).await {
         Ok(diagnosis) => {
             if matches!(args.output, Output::Json) {
@@ -271,15 +270,11 @@ pub async fn doctor(args: DoctorArgs) -> ExitCode {
             } else {
                 print_diagnosis(&diagnosis);
             }
-            if diagnosis.failure.is_some() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
+            if diagnosis.failure.is_some() { 1 } else { 0 }
         }
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            2
         }
     }
 }

@@ -180,8 +180,8 @@ enum Command {
 }
 
 impl Cli {
-    /// Run the chosen command.
-    pub async fn run(self) -> anyhow::Result<std::process::ExitCode> {
+    /// Run the chosen command; the process's exit status.
+    pub async fn run(self) -> anyhow::Result<u8> {
         let done = match self.command {
             // verify chooses its own exit status (0, 1 or 2).
             Command::Verify(args) => return Ok(verify::run(args, false).await),
@@ -211,6 +211,6 @@ impl Cli {
             Command::Rotate { rotate, repo } => change::rotate(repo, rotate).await,
             Command::Change { command, repo } => change::change(repo, command).await,
         };
-        done.map(|()| std::process::ExitCode::SUCCESS)
+        done.map(|()| 0)
     }
 }

@@ -3,7 +3,6 @@
 //! reason), 2 when the check could not be made.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use tuf_oci::image::ImageRef;
 use tuf_oci::policy::Policy;
@@ -62,7 +61,7 @@ pub(super) enum Output {
 }
 
 /// Verify (or resolve), print, and choose the exit status.
-pub async fn run(args: Args, resolve: bool) -> ExitCode {
+pub async fn run(args: Args, resolve: bool) -> u8 {
     let json = matches!(args.output, Output::Json);
     match check(&args).await {
         Ok((image, verdict)) => {
@@ -84,8 +83,8 @@ pub async fn run(args: Args, resolve: bool) -> ExitCode {
                 }
             }
             match verdict {
-                Verdict::Trusted { .. } => ExitCode::SUCCESS,
-                Verdict::NotTrusted { .. } => ExitCode::from(NOT_TRUSTED),
+                Verdict::Trusted { .. } => 0,
+                Verdict::NotTrusted { .. } => NOT_TRUSTED,
             }
         }
         Err(e) => {
@@ -96,7 +95,7 @@ pub async fn run(args: Args, resolve: bool) -> ExitCode {
                 );
             }
             eprintln!("error: {e:#}");
-            ExitCode::from(ERROR)
+            ERROR
         }
     }
 }

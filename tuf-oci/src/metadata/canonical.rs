@@ -53,6 +53,14 @@ pub fn canonicalize(json: &[u8]) -> Result<Vec<u8>, CanonicalError> {
     Ok(Canonicalizer::run(json, None)?.0)
 }
 
+/// `json` as text: JSON is UTF-8.
+pub(crate) fn utf8_text(json: &[u8]) -> Result<&str, CanonicalError> {
+    std::str::from_utf8(json).map_err(|e| CanonicalError {
+        offset: e.valid_up_to(),
+        reason: "invalid UTF-8".into(),
+    })
+}
+
 /// The OLPC canonical form of the JSON object `json`, and where in it the
 /// value of its member `key` is (`None` when it has no such member or is
 /// not an object).
@@ -69,7 +77,7 @@ pub(crate) fn canonicalize_member(
 /// below 0x20 is inside a string and is replaced by its JSON escape; the
 /// result parses to the same value and is still deterministic.
 pub fn escape_control_characters(canonical: &[u8]) -> Cow<'_, [u8]> {
-    if !canonical.iter().any(|&b| b < 0x20) {
+    if !has_control_characters(canonical) {
         return Cow::Borrowed(canonical);
     }
     let mut out = Vec::with_capacity(canonical.len() + 64);
@@ -85,13 +93,24 @@ pub fn escape_control_characters(canonical: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// Whether `bytes` hold a control character (below 0x20): one pass over
+/// blocks the compiler vectorizes (a search that stops at the first one
+/// goes a byte at a time).
+pub(crate) fn has_control_characters(bytes: &[u8]) -> bool {
+    bytes
+        .chunks(256)
+        .any(|block| block.iter().fold(false, |found, &b| found | (b < 0x20)))
+}
+
 /// Write `s` as a canonical JSON string: only `"` and `\\` are escaped.
 pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let mut rest = s.as_bytes();
     // Most strings (target names, hex digests) are short and need no
-    // escapes: a plain scan beats setting up a vector search.
-    if rest.len() < 128 && !rest.iter().any(|&b| b == b'"' || b == b'\\') {
+    // escapes: a plain scan (whole, so that it is vectorized) beats setting
+    // up a vector search.
+    let quote_or_backslash = |found: bool, &b: &u8| found | (b == b'"') | (b == b'\\');
+    if rest.len() < 128 && !rest.iter().fold(false, quote_or_backslash) {
         out.extend_from_slice(rest);
         out.push(b'"');
         return;
@@ -138,10 +157,7 @@ impl<'a> Canonicalizer<'a> {
         json: &'a [u8],
         capture: Option<&'a str>,
     ) -> Result<(Vec<u8>, Option<Range<usize>>), CanonicalError> {
-        let text = std::str::from_utf8(json).map_err(|e| CanonicalError {
-            offset: e.valid_up_to(),
-            reason: "invalid UTF-8".into(),
-        })?;
+        let text = utf8_text(json)?;
         let mut c = Canonicalizer {
             text,
             pos: 0,

@@ -6,15 +6,20 @@
 
 use std::ops::Range;
 
-use super::canonical::MAX_DEPTH;
+use super::canonical::{MAX_DEPTH, has_control_characters};
 
 /// Where the value of the top-level member `key` is in `json`, when `json`
 /// is an object in canonical form already (as every file tuf-oci writes
 /// is, unless a string holds control characters): then the canonical
 /// bytes are the input's own, and nothing need be rewritten. `None` when
 /// the text is not canonical (or not valid), or has no such member.
-pub(crate) fn canonical_member(json: &[u8], key: &str) -> Option<Range<usize>> {
-    std::str::from_utf8(json).ok()?;
+pub(crate) fn canonical_member(json: &str, key: &str) -> Option<Range<usize>> {
+    let json = json.as_bytes();
+    // No control characters: canonical text has none between tokens (no
+    // whitespace), and strings holding some are left to the rewriting path.
+    if has_control_characters(json) {
+        return None;
+    }
     let mut check = Check {
         bytes: json,
         pos: 0,
@@ -62,18 +67,14 @@ impl Check<'_> {
         }
     }
 
-    /// A string with only `\"` and `\\` escaped and no control characters;
-    /// its raw content, and whether it has escapes.
+    /// A string with only `\"` and `\\` escaped (the text has no control
+    /// characters); its raw content, and whether it has escapes.
     fn string(&mut self) -> Option<(Range<usize>, bool)> {
         let start = self.pos + 1;
         let mut at = start;
         let mut escaped = false;
         loop {
-            let i = memchr::memchr2(b'"', b'\\', &self.bytes[at..])?;
-            if self.bytes[at..at + i].iter().any(|&b| b < 0x20) {
-                return None;
-            }
-            at += i;
+            at += memchr::memchr2(b'"', b'\\', &self.bytes[at..])?;
             if self.bytes[at] == b'"' {
                 self.pos = at + 1;
                 return Some((start..at, escaped));
@@ -171,7 +172,7 @@ mod tests {
 
     #[test]
     fn only_canonical_text_is_taken_as_it_is() {
-        let member = |s: &str| canonical_member(s.as_bytes(), "b");
+        let member = |s: &str| canonical_member(s, "b");
         assert_eq!(
             member(r#"{"a":[1,-2,"x\\\""],"b":{"c":null}}"#),
             Some(24..34)

@@ -29,7 +29,7 @@ pub(crate) fn to_canonical_json_within<T: Serialize + ?Sized>(
         out: Vec::with_capacity(capacity),
         // A big document is a big object (a role's targets): room for its
         // members, at the fewest bytes a target takes, up front.
-        members: Vec::with_capacity(capacity / 100),
+        members: Vec::with_capacity(capacity / super::MIN_TARGET_LEN),
         scratch: Vec::new(),
     };
     value.serialize(&mut writer).map_err(|e| CanonicalError {

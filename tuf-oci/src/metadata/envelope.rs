@@ -63,16 +63,18 @@ impl<T: Role> Metadata<T> {
                 limit: MAX_METADATA_LEN,
             }));
         }
+        let text = canonical::utf8_text(bytes).map_err(|e| err(ErrorKind::Json(e.to_string())))?;
         // Pass 1: strict syntax (no floats, no duplicate keys) and the
         // canonical bytes of `signed`, which signatures cover.
-        let canonical_signed = match canonical_check::canonical_member(bytes, "signed") {
+        let canonical_signed = match canonical_check::canonical_member(text, "signed") {
             // Canonical as it is (every file tuf-oci writes): no rewrite.
             Some(signed) => bytes[signed].to_vec(),
             None => canonical_signed(bytes).map_err(|e| err(ErrorKind::Json(e)))?,
         };
 
-        // Pass 2: the typed model, straight from the bytes.
-        let envelope: Envelope<T> = typed(bytes).map_err(|e| {
+        // Pass 2: the typed model, straight from the text (UTF-8 already
+        // checked: strings are not checked again).
+        let envelope: Envelope<T> = typed(text).map_err(|e| {
             err(match role_type(bytes) {
                 Some(found) if found != T::TYPE.name() => ErrorKind::WrongType {
                     expected: T::TYPE.name(),
@@ -326,18 +328,18 @@ impl<'de, T: Role> Visitor<'de> for EnvelopeSeed<T> {
 }
 
 /// Deserialize the envelope; on failure, say where in the document.
-fn typed<T: Role>(bytes: &[u8]) -> Result<Envelope<T>, String> {
+fn typed<T: Role>(text: &str) -> Result<Envelope<T>, String> {
     let seed = || EnvelopeSeed {
-        file_len: bytes.len(),
+        file_len: text.len(),
         role: PhantomData,
     };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(text);
     let read = seed()
         .deserialize(&mut de)
         .and_then(|e| de.end().map(|()| e));
     read.map_err(|_| {
         // Re-run with path tracking only on the error path: it is slower.
-        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let mut de = serde_json::Deserializer::from_str(text);
         let mut track = serde_path_to_error::Track::new();
         match seed().deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track)) {
             Err(e) => format!("{}: {e}", track.path()),

@@ -34,7 +34,7 @@ pub use hashes::Hashes;
 pub use key::{Key, KeyId, KeyVal};
 pub use root::{RoleKeys, Root, TOP_LEVEL_ROLES};
 pub use snapshot::{MetaFile, Snapshot};
-pub use targets::{TargetFile, Targets};
+pub use targets::{MIN_TARGET_LEN, TargetFile, Targets};
 pub use timestamp::Timestamp;
 
 /// Fields of a JSON object that the model does not know, kept verbatim.

@@ -97,7 +97,7 @@ impl Role for Targets {
         file_len: usize,
     ) -> Result<Self, D::Error> {
         d.deserialize_map(Fields {
-            target_room: file_len / TARGET_LEN,
+            target_room: file_len / MIN_TARGET_LEN,
         })
     }
 
@@ -138,10 +138,11 @@ impl<'de> Deserialize<'de> for Targets {
     }
 }
 
-/// The fewest bytes a target takes in a file: `"NAME":{"hashes":{"sha256":"`,
-/// 64 hex digits, `"},"length":N},` (a name of some characters). A file of
-/// N bytes holds at most about N / this targets of that kind.
-const TARGET_LEN: usize = 100;
+/// About the fewest bytes a target with a sha256 takes in JSON text:
+/// `"NAME":{"hashes":{"sha256":"`, 64 hex digits, `"},"length":N},`. Text of
+/// N bytes holds at most about N / this such targets: lists are made with
+/// room for that many.
+pub const MIN_TARGET_LEN: usize = 100;
 
 /// Reads a targets object, making room for `target_room` targets.
 struct Fields {

@@ -9,7 +9,7 @@ use serde::de::DeserializeSeed;
 
 use super::PublishError;
 use crate::crypto::hash::HashAlgorithm;
-use crate::metadata::{Entries, MAX_METADATA_LEN, TargetFile};
+use crate::metadata::{Entries, MAX_METADATA_LEN, MIN_TARGET_LEN, TargetFile};
 use crate::parallel::map_on_every_core;
 
 fn fail(path: &Path, detail: impl std::fmt::Display) -> PublishError {
@@ -37,9 +37,15 @@ pub fn import_targets(path: &Path) -> Result<Vec<(String, TargetFile)>, PublishE
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(path, e))?;
-    let targets = parse_object(&bytes).map_err(|error| {
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        fail(
+            path,
+            format!("not UTF-8 text (at byte {})", e.valid_up_to()),
+        )
+    })?;
+    let targets = parse_object(text).map_err(|error| {
         // Again with path tracking, only to say where: it is slower.
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let mut de = serde_json::Deserializer::from_str(text);
         let at = match serde_path_to_error::deserialize::<_, BTreeMap<String, TargetFile>>(&mut de)
         {
             Err(e) => format!("{}: {}", e.path(), e.inner()),
@@ -60,10 +66,9 @@ pub fn import_targets(path: &Path) -> Result<Vec<(String, TargetFile)>, PublishE
 }
 
 /// The members of the JSON object `text`, in order.
-fn parse_object(text: &[u8]) -> Result<Vec<(String, TargetFile)>, serde_json::Error> {
-    // A member with a sha256 takes over 100 bytes.
-    let entries = Entries::<TargetFile>::with_capacity(text.len() / 100 + 1);
-    let mut de = serde_json::Deserializer::from_slice(text);
+fn parse_object(text: &str) -> Result<Vec<(String, TargetFile)>, serde_json::Error> {
+    let entries = Entries::<TargetFile>::with_capacity(text.len() / MIN_TARGET_LEN + 1);
+    let mut de = serde_json::Deserializer::from_str(text);
     let members = entries.deserialize(&mut de)?;
     de.end()?;
     Ok(members)
