@@ -1,5 +1,6 @@
 //! Independent CPU work spread over every core: serializing and signing the
-//! bins of a big import, hashing the files of a directory.
+//! bins of a big import, hashing the files of a directory; and freeing big
+//! values off the caller's path.
 
 use std::sync::OnceLock;
 
@@ -56,6 +57,13 @@ pub(crate) fn map_parts_on_every_core<T: Send, R: Send>(
         }
         out
     })
+}
+
+/// Drop `value` on a thread of the blocking pool (in a tokio runtime), off
+/// the caller's path: freeing a state of tens of thousands of targets takes
+/// a fraction of a millisecond nobody need wait for.
+pub(crate) fn drop_in_background<T: Send + 'static>(value: T) {
+    drop(tokio::task::spawn_blocking(move || drop(value)));
 }
 
 /// How many cores this process may use (read once: finding out reads the

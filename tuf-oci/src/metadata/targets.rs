@@ -15,23 +15,27 @@ use super::{
 };
 
 /// `signed` of `targets.json` or of a delegated role's file.
+///
+/// Fields are declared in key order, so that serializing writes them in
+/// their canonical order: a role of many targets is not moved into order
+/// after it is written.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Targets {
     /// Always [`RoleType::Targets`].
     #[serde(rename = "_type")]
     pub role_type: RoleType,
-    /// `spec_version`.
-    pub spec_version: SpecVersion,
-    /// `version`.
-    pub version: u64,
-    /// `expires`.
-    #[serde(with = "expires")]
-    pub expires: DateTime<Utc>,
-    /// `targets`: target path → file description.
-    pub targets: BTreeMap<String, TargetFile>,
     /// `delegations`, when this role delegates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegations: Option<Delegations>,
+    /// `expires`.
+    #[serde(with = "expires")]
+    pub expires: DateTime<Utc>,
+    /// `spec_version`.
+    pub spec_version: SpecVersion,
+    /// `targets`: target path → file description.
+    pub targets: BTreeMap<String, TargetFile>,
+    /// `version`.
+    pub version: u64,
     /// Fields this implementation does not know.
     #[serde(flatten)]
     pub unrecognized: Unrecognized,
@@ -253,6 +257,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("signed.targets.a.length"), "{err}");
+    }
+
+    #[test]
+    fn fields_are_declared_in_canonical_order() {
+        // serde_json writes struct fields in declaration order: the same
+        // bytes as the canonical form only if that order is key order.
+        let file = file_with_targets(&format!(
+            r#"{{"a":{{"custom":{{"x":1}},"hashes":{{"sha256":"{:064x}"}},"length":1}}}}"#,
+            7
+        ));
+        let mut md = Metadata::<Targets>::from_slice(&file).unwrap();
+        md.signed.delegations = Some(serde_json::from_str(r#"{"keys":{},"roles":[]}"#).unwrap());
+        let role = &md.signed;
+        assert_eq!(
+            serde_json::to_vec(role).unwrap(),
+            crate::metadata::to_canonical_json(role).unwrap()
+        );
     }
 
     #[test]

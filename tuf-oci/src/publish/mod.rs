@@ -48,7 +48,7 @@ use crate::client::TrustedSet;
 use crate::crypto::hash::HashAlgorithm;
 use crate::metadata::{self, MetaFile, Metadata, Targets};
 use crate::oci::{OciError, build_commit_on, move_tag, push_objects};
-use crate::parallel::map_on_every_core;
+use crate::parallel::{drop_in_background, map_on_every_core};
 use crate::repository::{
     Expiries, RepositoryBuilder, RoleKeyring, TopLevelKeys, metadata_file_name,
 };
@@ -435,7 +435,7 @@ pub async fn init_with<S: Store>(
             },
             _ => apply(&first, changes, keyring, options.validity, Utc::now()).await?,
         };
-        match commit_files(
+        let committed = commit_files(
             store,
             &options.tag,
             &lease,
@@ -444,8 +444,9 @@ pub async fn init_with<S: Store>(
             &parsed_roles(&first, &new.roles),
             Some(&first_root),
         )
-        .await?
-        {
+        .await?;
+        drop_in_background((first, new));
+        match committed {
             Some(commit) => Ok(Published {
                 commit,
                 base: None,
@@ -582,7 +583,7 @@ async fn commit_on_latest<S: Store>(
             let new = build
                 .signed(&base, unsigned?, options.validity, now)
                 .await?;
-            if let Some(commit) = commit_files(
+            let committed = commit_files(
                 store,
                 &options.tag,
                 &lease,
@@ -591,11 +592,13 @@ async fn commit_on_latest<S: Store>(
                 &parsed_roles(&base, &new.roles),
                 options.trusted_root.as_deref(),
             )
-            .await?
-            {
+            .await?;
+            if let Some(commit) = committed {
+                let base_commit = base.commit.clone();
+                drop_in_background((base, new));
                 return Ok(Published {
                     commit,
-                    base: Some(base.commit.clone()),
+                    base: Some(base_commit),
                     attempts: attempt,
                     first_root: None,
                 });
