@@ -2,7 +2,6 @@
 //! threshold verification.
 
 use std::collections::{BTreeMap, BTreeSet};
-
 use std::fmt;
 use std::marker::PhantomData;
 
