@@ -114,7 +114,7 @@ impl Change {
     }
 }
 
-/// How long re-signed metadata stays valid: the builder's [`Expiries`]
+/// How long re-signed metadata stays valid: the builder's [`Expiries`](crate::repository::Expiries)
 /// (root 365 days, targets roles 90, snapshot 7, timestamp 1 by default).
 pub type Validity = crate::repository::Expiries;
 
